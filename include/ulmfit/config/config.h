@@ -1,0 +1,239 @@
+#pragma once
+/// Typed configuration. Every default is written once, here, with a comment;
+/// the YAML loader, `--dump-config` and `--help` all walk these structs through
+/// their `visit` functions, so a key exists in one place only.
+///
+///   Config cfg = load_config("configs/quickstart-pretrain.yaml", {"train.epochs=2"});
+///   int bptt = cfg.train.bptt;
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ulmfit/config/checks.h"
+
+namespace ulmfit::config {
+
+struct TokenizerConfig {
+  std::string path;                     // a trained SentencePiece model to use; empty = train one
+  int vocab_size = 16000;               // pieces, including pad/unk/bos/eos/mask
+  std::string model_type = "unigram";   // unigram | bpe
+  double character_coverage = 0.9999;   // share of characters the vocabulary must cover
+  std::int64_t input_sentence_size = 1000000;  // documents sampled for training; 0 = all
+  int max_sentence_length = 16384;      // bytes; longer training documents are split
+
+  template <class V>
+  void visit(V& v) {
+    v.path("path", path, "trained SentencePiece model to use instead of training one");
+    v.value("vocab_size", vocab_size, "pieces, including pad/unk/bos/eos/mask", at_least(16));
+    v.value("model_type", model_type, "unigram | bpe", one_of({"unigram", "bpe"}));
+    v.value("character_coverage", character_coverage, "share of characters covered",
+            in_range(0.5, 1.0));
+    v.value("input_sentence_size", input_sentence_size,
+            "documents sampled to train the tokenizer; 0 = all", at_least<std::int64_t>(0));
+    v.value("max_sentence_length", max_sentence_length,
+            "bytes; longer training documents are split", at_least(256));
+  }
+};
+
+/// One corpus: where it is and how to read it.
+struct DataSource {
+  std::vector<std::string> path;        // files or folders; empty = not given
+  std::string format = "text";          // text | wikitext | folder | tsv | csv | jsonl
+  std::string text_column = "text";     // tsv / csv
+  std::string label_column = "label";   // tsv / csv; empty = unlabelled
+  std::string text_field = "text";      // jsonl
+  std::string label_field = "label";    // jsonl; empty = unlabelled
+  std::vector<std::string> folders;     // folder: sub-folders to read; empty = all
+  std::vector<std::string> unlabelled = {"unsup"};  // folder: sub-folders without a label
+  std::vector<std::string> labels;      // the label set, in class-index order; empty = found
+  std::int64_t limit = 0;               // keep a random subset of this many documents; 0 = all
+  std::string on_error = "fail";        // fail | skip: what a malformed row does
+  bool clean_html = true;               // turn <br /> into spaces
+
+  bool given() const { return !path.empty(); }
+
+  template <class V>
+  void visit(V& v) {
+    v.path("path", path, "file(s) or folder(s) to read");
+    v.value("format", format, "text | wikitext | folder | tsv | csv | jsonl",
+            one_of({"text", "wikitext", "folder", "tsv", "csv", "jsonl"}));
+    v.value("text_column", text_column, "tsv/csv column holding the text");
+    v.value("label_column", label_column, "tsv/csv column holding the label; empty = none");
+    v.value("text_field", text_field, "jsonl field holding the text");
+    v.value("label_field", label_field, "jsonl field holding the label; empty = none");
+    v.value("folders", folders, "folder format: sub-folders to read; empty = all");
+    v.value("unlabelled", unlabelled, "folder format: sub-folders whose documents have no label");
+    v.value("labels", labels, "label names in class-index order; empty = sorted names found");
+    v.value("limit", limit, "keep a random subset of this many documents; 0 = all",
+            at_least<std::int64_t>(0));
+    v.value("on_error", on_error, "fail | skip: what a malformed row or document does",
+            one_of({"fail", "skip"}));
+    v.value("clean_html", clean_html, "replace HTML line breaks (<br />) with spaces");
+  }
+};
+
+struct DataConfig {
+  DataSource train;
+  DataSource valid;
+  DataSource test;
+  std::string cache_dir;  // token-id cache; empty = $ULMFIT_CACHE or ~/.cache/ulmfit
+
+  template <class V>
+  void visit(V& v) {
+    v.section("train", train);
+    v.section("valid", valid);
+    v.section("test", test);
+    v.path("cache_dir", cache_dir, "token cache folder; empty = $ULMFIT_CACHE or ~/.cache/ulmfit");
+  }
+};
+
+struct DropoutConfig {
+  double embed = 0.02;   // whole embedding rows
+  double input = 0.25;   // embedded input, one mask per sequence
+  double weight = 0.2;   // DropConnect on LSTM hidden-to-hidden weights
+  double hidden = 0.15;  // between LSTM layers
+  double output = 0.1;   // last LSTM output
+  double mult = 1.0;     // scales all five
+
+  template <class V>
+  void visit(V& v) {
+    v.value("embed", embed, "whole embedding rows", probability_below_one());
+    v.value("input", input, "embedded input, one mask per sequence", probability_below_one());
+    v.value("weight", weight, "DropConnect on hidden-to-hidden weights", probability_below_one());
+    v.value("hidden", hidden, "between LSTM layers", probability_below_one());
+    v.value("output", output, "last LSTM output", probability_below_one());
+    v.value("mult", mult, "scales all five dropouts", in_range(0.0, 2.0));
+  }
+};
+
+struct ModelConfig {
+  std::string backbone = "awd_lstm";  // awd_lstm | transformer | bert
+  int emb_size = 400;
+  int hidden_size = 1152;
+  int layers = 3;
+  DropoutConfig dropout;
+
+  template <class V>
+  void visit(V& v) {
+    v.value("backbone", backbone, "awd_lstm | transformer | bert",
+            one_of({"awd_lstm", "transformer", "bert"}));
+    v.value("emb_size", emb_size, "embedding width", at_least(1));
+    v.value("hidden_size", hidden_size, "LSTM hidden width (the last layer uses emb_size)",
+            at_least(1));
+    v.value("layers", layers, "stacked layers", at_least(1));
+    v.section("dropout", dropout);
+  }
+};
+
+struct OptimizerConfig {
+  std::string name = "adamw";              // adam | adamw
+  std::vector<double> betas = {0.9, 0.99};
+  double weight_decay = 0.01;
+  double eps = 1e-5;
+
+  template <class V>
+  void visit(V& v) {
+    v.value("name", name, "adam | adamw (decoupled weight decay)", one_of({"adam", "adamw"}));
+    v.value("betas", betas, "Adam's beta1, beta2", Check<std::vector<double>>(check_betas));
+    v.value("weight_decay", weight_decay, "weight decay", at_least(0.0));
+    v.value("eps", eps, "Adam's epsilon", positive());
+  }
+
+  static std::string check_betas(const std::vector<double>& b) {
+    if (b.size() != 2) return "must be a list of two numbers";
+    for (double x : b) {
+      if (!(x >= 0 && x < 1)) return "each beta must be in [0, 1)";
+    }
+    return {};
+  }
+};
+
+struct ScheduleConfig {
+  std::string name = "one_cycle";  // one_cycle | stlr | constant | cosine
+  double pct_start = 0.25;         // one_cycle: share of steps warming up
+  double cut_frac = 0.1;           // stlr: share of steps increasing
+  double ratio = 32;               // stlr: lr_max / lr_min
+  std::int64_t warmup_steps = 0;   // constant / cosine: linear warm-up steps
+
+  template <class V>
+  void visit(V& v) {
+    v.value("name", name, "one_cycle | stlr | constant | cosine",
+            one_of({"one_cycle", "stlr", "constant", "cosine"}));
+    v.value("pct_start", pct_start, "one_cycle: share of steps warming up", in_range(0.0, 1.0));
+    v.value("cut_frac", cut_frac, "stlr: share of steps increasing", in_range(0.001, 0.999));
+    v.value("ratio", ratio, "stlr: lr_max / lr_min", at_least(1.0));
+    v.value("warmup_steps", warmup_steps, "constant/cosine: linear warm-up steps",
+            at_least<std::int64_t>(0));
+  }
+};
+
+struct TrainConfig {
+  int epochs = 10;
+  int batch_size = 64;
+  int bptt = 72;
+  bool variable_bptt = true;     // AWD-LSTM's random window length
+  double lr = 3e-3;
+  OptimizerConfig optimizer;
+  ScheduleConfig schedule;
+  double discriminative_factor = 2.6;
+  std::string unfreeze = "none";  // none | gradual
+  double clip_grad = 0.1;         // 0 = no clipping
+  double ar = 2.0;
+  double tar = 1.0;
+  int max_len = 1440;             // BPT3C: tokens whose outputs the classifier keeps
+
+  template <class V>
+  void visit(V& v) {
+    v.value("epochs", epochs, "passes over the training data", at_least(1));
+    v.value("batch_size", batch_size, "sequences per step", at_least(1));
+    v.value("bptt", bptt, "tokens per window", at_least(1));
+    v.value("variable_bptt", variable_bptt, "AWD-LSTM's randomised window length");
+    v.value("lr", lr, "peak learning rate of the top layer group", positive());
+    v.section("optimizer", optimizer);
+    v.section("schedule", schedule);
+    v.value("discriminative_factor", discriminative_factor,
+            "each lower layer group's LR is divided by this", at_least(1.0));
+    v.value("unfreeze", unfreeze, "none | gradual", one_of({"none", "gradual"}));
+    v.value("clip_grad", clip_grad, "gradient norm clip; 0 = none", at_least(0.0));
+    v.value("ar", ar, "activation regularisation alpha", at_least(0.0));
+    v.value("tar", tar, "temporal activation regularisation beta", at_least(0.0));
+    v.value("max_len", max_len, "classifier (BPT3C): last tokens whose outputs are kept",
+            at_least(1));
+  }
+};
+
+struct Config {
+  std::int64_t seed = 42;
+  std::string device = "auto";     // auto | cpu | cuda | cuda:N
+  std::string precision = "auto";  // auto | fp32 | bf16 | fp16
+  int threads = 0;                 // 0 = every core
+  TokenizerConfig tokenizer;
+  DataConfig data;
+  ModelConfig model;
+  TrainConfig train;
+
+  /// Where each key that a file or override set came from ("file:line:col"
+  /// or "--set"); filled by the loader, for error messages.
+  std::map<std::string, std::string> locations;
+
+  /// "file:line:col: key" when the key was read from a file, else "key".
+  std::string where(const std::string& key) const;
+
+  template <class V>
+  void visit(V& v) {
+    v.value("seed", seed, "seed of every random number in a run", at_least<std::int64_t>(0));
+    v.value("device", device, "auto | cpu | cuda | cuda:N", Check<std::string>(check_device));
+    v.value("precision", precision, "auto | fp32 | bf16 | fp16 (CUDA only)",
+            one_of({"auto", "fp32", "bf16", "fp16"}));
+    v.value("threads", threads, "CPU threads; 0 = every core", at_least(0));
+    v.section("tokenizer", tokenizer);
+    v.section("data", data);
+    v.section("model", model);
+    v.section("train", train);
+  }
+
+  static std::string check_device(const std::string& d);
+};
+
+}  // namespace ulmfit::config
