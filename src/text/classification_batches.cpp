@@ -1,0 +1,112 @@
+#include "ulmfit/text/classification_batches.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "ulmfit/text/lm_stream.h"
+#include "ulmfit/text/tokenizer.h"
+#include "ulmfit/util/error.h"
+
+namespace ulmfit::text {
+
+ClassificationBatches::ClassificationBatches(const TokenizedCorpus& corpus,
+                                             ClassificationBatchOptions options)
+    : corpus_(corpus), options_(options) {
+  if (options_.batch_size < 1) throw ConfigError("train.batch_size: must be >= 1");
+  if (corpus_.size() == 0) throw DataError("classification corpus has no documents");
+}
+
+std::size_t ClassificationBatches::length(std::size_t i) const {
+  const std::size_t n = corpus_.doc(i).size + 1;
+  return options_.max_tokens > 0 ? std::min(n, options_.max_tokens) : n;
+}
+
+void ClassificationBatches::start_epoch(int epoch) {
+  const std::size_t n = corpus_.size();
+  const std::size_t bs = static_cast<std::size_t>(options_.batch_size);
+  auto longer_first = [&](std::size_t a, std::size_t b) {
+    const std::size_t la = length(a), lb = length(b);
+    return la != lb ? la > lb : a < b;
+  };
+  std::vector<std::size_t> order;
+  if (options_.shuffle) {
+    order = epoch_permutation(n, options_.seed, epoch);
+    const std::size_t chunk = bs * static_cast<std::size_t>(std::max(options_.chunk_batches, 1));
+    for (std::size_t start = 0; start < n; start += chunk) {
+      const auto first = order.begin() + static_cast<std::ptrdiff_t>(start);
+      const auto last = order.begin() + static_cast<std::ptrdiff_t>(std::min(n, start + chunk));
+      std::sort(first, last, longer_first);
+    }
+  } else {
+    order.resize(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), longer_first);
+  }
+  batches_.clear();
+  for (std::size_t start = 0; start < n; start += bs) {
+    batches_.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(start),
+                          order.begin() + static_cast<std::ptrdiff_t>(std::min(n, start + bs)));
+  }
+  if (options_.shuffle) {
+    const auto batch_order = epoch_permutation(batches_.size(), options_.seed ^ 0xba7c4ULL, epoch);
+    std::vector<std::vector<std::size_t>> shuffled;
+    shuffled.reserve(batches_.size());
+    for (std::size_t b : batch_order) shuffled.push_back(std::move(batches_[b]));
+    batches_.swap(shuffled);
+  }
+}
+
+ClassificationBatch ClassificationBatches::batch(std::size_t i) const {
+  const auto& rows = batches_.at(i);
+  std::size_t width = 0;
+  for (std::size_t d : rows) width = std::max(width, length(d));
+  const auto b = static_cast<std::int64_t>(rows.size());
+  const auto w = static_cast<std::int64_t>(width);
+  ClassificationBatch out;
+  out.tokens = torch::full({b, w}, SpecialIds::kPad, torch::kInt64);
+  out.mask = torch::zeros({b, w}, torch::kBool);
+  out.labels = torch::empty({b}, torch::kInt64);
+  out.indices = rows;
+  auto tok = out.tokens.accessor<std::int64_t, 2>();
+  auto mask = out.mask.accessor<bool, 2>();
+  auto lab = out.labels.accessor<std::int64_t, 1>();
+  for (std::int64_t r = 0; r < b; ++r) {
+    const std::size_t d = rows[static_cast<std::size_t>(r)];
+    const TokenSpan doc = corpus_.doc(d);
+    const std::size_t len = length(d);
+    const std::size_t pad = width - len;
+    std::size_t lead = 0;
+    if (options_.pad_first) {
+      const auto chunk = static_cast<std::size_t>(std::max(options_.pad_chunk, 0));
+      lead = chunk > 0 ? pad / chunk * chunk : pad;
+    }
+    // The document's last len-1 tokens after <s> (truncation keeps the end).
+    const std::size_t skip = doc.size - (len - 1);
+    auto pos = static_cast<std::int64_t>(lead);
+    tok[r][pos] = SpecialIds::kBos;
+    mask[r][pos] = true;
+    for (std::size_t k = skip; k < doc.size; ++k) {
+      ++pos;
+      tok[r][pos] = doc[k];
+      mask[r][pos] = true;
+    }
+    lab[r] = corpus_.label(d);
+  }
+  return out;
+}
+
+double ClassificationBatches::padding_fraction() const {
+  std::size_t real = 0, total = 0;
+  for (const auto& rows : batches_) {
+    std::size_t width = 0;
+    for (std::size_t d : rows) {
+      width = std::max(width, length(d));
+      real += length(d);
+    }
+    total += width * rows.size();
+  }
+  return total == 0 ? 0.0 : 1.0 - static_cast<double>(real) / static_cast<double>(total);
+}
+
+}  // namespace ulmfit::text
