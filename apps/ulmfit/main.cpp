@@ -1,0 +1,46 @@
+// ulmfit: transfer learning for text, from one binary.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "cli_common.h"
+#include "ulmfit/util/error.h"
+
+int main(int argc, char** argv) {
+  using namespace ulmfit;
+  CLI::App app{"ulmfit: ULMFiT and Transformer transfer learning for text, on LibTorch"};
+  app.require_subcommand(0, 1);
+  bool show_version = false;
+  app.add_flag("--version", show_version, "Print version, LibTorch, device, threads and precision");
+
+  std::function<int()> command;
+  const cli::Runner on_run = [&command](std::function<int()> body) { command = std::move(body); };
+  cli::add_stage_commands(app, on_run);
+  cli::add_tokenizer_commands(app, on_run);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "error: " << e.what() << " (see --help)\n";
+    return static_cast<int>(ExitCode::kBadInput);
+  }
+
+  if (show_version) {
+    return cli::run_guarded([] {
+      auto info = util::resolve_runtime("auto", "auto", 0);
+      util::check_blas(info);
+      std::cout << "ulmfit " << ULMFIT_VERSION << "\n" << util::describe_runtime(info) << "\n";
+      for (const auto& w : info.warnings) std::cout << "warning: " << w << "\n";
+      return 0;
+    });
+  }
+  if (!command) {
+    std::cerr << app.help() << "\n";
+    return static_cast<int>(ExitCode::kBadInput);
+  }
+  return cli::run_guarded(command);
+}

@@ -1,0 +1,61 @@
+#pragma once
+// Helpers shared by the tests: a fresh temporary folder per test and small
+// file writers.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace ulmfit::testing {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = info ? std::string(info->test_suite_name()) + "." + info->name() : "ulmfit";
+    for (auto& c : name) {
+      if (c == '/') c = '_';
+    }
+    path_ = fs::temp_directory_path() / ("ulmfit-test-" + name + "-" + std::to_string(::getpid()));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+inline fs::path write_file(const fs::path& path, const std::string& content) {
+  fs::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out << content;
+  return path;
+}
+
+/// Sentences of a tiny made-up language with enough repetition to train a
+/// tokenizer on.
+inline std::vector<std::string> tiny_documents(int count, unsigned seed = 7) {
+  static const char* words[] = {"the",   "film",  "was",    "great", "terrible", "acting",
+                                "plot",  "movie", "loved",  "hated", "story",    "music",
+                                "actor", "scene", "boring", "fun",   "and",      "a"};
+  std::mt19937 rng(seed);
+  std::vector<std::string> docs;
+  for (int d = 0; d < count; ++d) {
+    std::string text;
+    const int n = 5 + static_cast<int>(rng() % 30);
+    for (int w = 0; w < n; ++w) text += std::string(w ? " " : "") + words[rng() % 18];
+    docs.push_back(text + ".");
+  }
+  return docs;
+}
+
+}  // namespace ulmfit::testing

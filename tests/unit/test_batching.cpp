@@ -1,0 +1,257 @@
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "../test_helpers.h"
+#include "ulmfit/text/classification_batches.h"
+#include "ulmfit/text/lm_stream.h"
+
+namespace ulmfit {
+namespace {
+
+using text::SpecialIds;
+
+/// Documents with distinct, recognisable token ids: doc d holds ids
+/// 1000*(d+1) + k, so every token of the corpus is unique.
+text::TokenizedCorpus numbered_corpus(int docs, int min_len, int max_len, unsigned seed = 1) {
+  std::mt19937 rng(seed);
+  std::vector<std::vector<int>> out;
+  std::vector<std::int32_t> labels;
+  for (int d = 0; d < docs; ++d) {
+    const int len = min_len + static_cast<int>(rng() % static_cast<unsigned>(max_len - min_len + 1));
+    std::vector<int> doc(static_cast<std::size_t>(len));
+    std::iota(doc.begin(), doc.end(), 1000 * (d + 1));
+    out.push_back(doc);
+    labels.push_back(d % 3);
+  }
+  return text::TokenizedCorpus::from_documents(out, labels, {"a", "b", "c"});
+}
+
+/// Reads an epoch and returns, per row, the targets in reading order.
+std::vector<std::vector<std::int64_t>> targets_by_row(text::LmStream& stream, int rows,
+                                                      std::vector<int>* lengths = nullptr) {
+  std::vector<std::vector<std::int64_t>> out(static_cast<std::size_t>(rows));
+  while (auto batch = stream.next()) {
+    EXPECT_EQ(batch->input.sizes(), batch->target.sizes());
+    EXPECT_EQ(batch->input.size(1), batch->seq_len);
+    if (lengths) lengths->push_back(batch->seq_len);
+    auto in = batch->input.accessor<std::int64_t, 2>();
+    auto tg = batch->target.accessor<std::int64_t, 2>();
+    for (int r = 0; r < rows; ++r) {
+      for (int k = 0; k < batch->seq_len; ++k) {
+        if (tg[r][k] == text::kIgnoreIndex) {
+          EXPECT_EQ(in[r][k], SpecialIds::kPad);
+          continue;
+        }
+        out[static_cast<std::size_t>(r)].push_back(tg[r][k]);
+      }
+    }
+  }
+  return out;
+}
+
+class LmStreamTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(LmStreamTest, EveryTokenIsATargetExactlyOncePerEpochInOrder) {
+  const auto corpus = numbered_corpus(37, 1, 60);
+  const int rows = 5;
+  text::LmStream stream(corpus, {rows, 9, /*variable_bptt=*/GetParam(), 123, true});
+  stream.start_epoch(0);
+  const std::size_t announced = stream.num_batches();
+  std::vector<int> lengths;
+  const auto by_row = targets_by_row(stream, rows, &lengths);
+  EXPECT_EQ(lengths.size(), announced);
+
+  // Concatenating the rows' targets gives the epoch's stream without its first token:
+  // nothing dropped, nothing repeated, order kept within each row.
+  std::vector<std::int64_t> joined;
+  for (const auto& row : by_row) joined.insert(joined.end(), row.begin(), row.end());
+  EXPECT_EQ(static_cast<std::int64_t>(joined.size()), stream.total_targets());
+
+  std::vector<std::int64_t> corpus_tokens;
+  for (std::size_t d = 0; d < corpus.size(); ++d) {
+    corpus_tokens.insert(corpus_tokens.end(), corpus.doc(d).begin(), corpus.doc(d).end());
+  }
+  std::vector<std::int64_t> real_targets;
+  for (auto t : joined) {
+    if (t != SpecialIds::kBos) real_targets.push_back(t);
+  }
+  std::sort(real_targets.begin(), real_targets.end());
+  std::sort(corpus_tokens.begin(), corpus_tokens.end());
+  EXPECT_EQ(real_targets, corpus_tokens);  // each corpus token exactly once
+  // Within a row, consecutive targets of the same document are consecutive ids.
+  for (const auto& row : by_row) {
+    for (std::size_t i = 1; i < row.size(); ++i) {
+      if (row[i] != SpecialIds::kBos && row[i - 1] != SpecialIds::kBos) {
+        EXPECT_EQ(row[i], row[i - 1] + 1);
+      }
+    }
+  }
+  // All rows but the last are full.
+  for (int r = 0; r + 1 < rows; ++r) {
+    EXPECT_EQ(static_cast<std::int64_t>(by_row[static_cast<std::size_t>(r)].size()),
+              stream.row_length());
+  }
+}
+
+TEST_P(LmStreamTest, InputsAreTargetsShiftedByOne) {
+  const auto corpus = numbered_corpus(10, 5, 20);
+  text::LmStream stream(corpus, {3, 7, GetParam(), 5, true});
+  stream.start_epoch(0);
+  std::vector<std::vector<std::int64_t>> last_target(3);
+  while (auto b = stream.next()) {
+    auto in = b->input.accessor<std::int64_t, 2>();
+    auto tg = b->target.accessor<std::int64_t, 2>();
+    for (int r = 0; r < 3; ++r) {
+      for (int k = 1; k < b->seq_len; ++k) {
+        if (tg[r][k] != text::kIgnoreIndex) {
+          EXPECT_EQ(in[r][k], tg[r][k - 1]);
+        }
+      }
+      // Across windows the row continues where it stopped.
+      auto& prev = last_target[static_cast<std::size_t>(r)];
+      if (!prev.empty() && tg[r][0] != text::kIgnoreIndex) {
+        EXPECT_EQ(in[r][0], prev.back());
+      }
+      for (int k = 0; k < b->seq_len; ++k) {
+        if (tg[r][k] != text::kIgnoreIndex) prev.push_back(tg[r][k]);
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(FixedAndVariableBptt, LmStreamTest, ::testing::Bool());
+
+TEST(LmStream, SeededShufflePerEpoch) {
+  const auto corpus = numbered_corpus(30, 3, 10);
+  auto first_batch = [&](std::uint64_t seed, int epoch) {
+    text::LmStream s(corpus, {4, 8, true, seed, true});
+    s.start_epoch(epoch);
+    return s.next()->input.clone();
+  };
+  EXPECT_TRUE(torch::equal(first_batch(1, 0), first_batch(1, 0)));
+  EXPECT_FALSE(torch::equal(first_batch(1, 0), first_batch(1, 1)));
+  EXPECT_FALSE(torch::equal(first_batch(1, 0), first_batch(2, 0)));
+}
+
+TEST(LmStream, VariableLengthsFollowAwdLstm) {
+  const auto corpus = numbered_corpus(200, 50, 200);
+  text::LmStream s(corpus, {4, 70, true, 9, true});
+  s.start_epoch(0);
+  std::vector<int> lengths;
+  targets_by_row(s, 4, &lengths);
+  ASSERT_GT(lengths.size(), 50u);
+  lengths.pop_back();  // the last window may be cut short
+  int half = 0;
+  for (int len : lengths) {
+    EXPECT_GE(len, 5);
+    EXPECT_LE(len, 90);
+    if (len < 52) ++half;
+  }
+  EXPECT_GT(half, 0);                                         // some bptt/2 windows
+  EXPECT_LT(half, static_cast<int>(lengths.size()) / 5);      // but few
+}
+
+TEST(LmStream, SeekResumesAtTheSameBatch) {
+  const auto corpus = numbered_corpus(20, 5, 30);
+  text::LmStream a(corpus, {3, 6, true, 4, true});
+  a.start_epoch(2);
+  a.next();
+  a.next();
+  const auto third = a.next()->input.clone();
+  text::LmStream b(corpus, {3, 6, true, 4, true});
+  b.start_epoch(2);
+  b.seek(2);
+  EXPECT_TRUE(torch::equal(b.next()->input, third));
+}
+
+TEST(ClassificationBatches, PaddingMaskAndLabels) {
+  const auto corpus = numbered_corpus(10, 3, 12);
+  text::ClassificationBatches batches(corpus, {4, false, 0, 50, true, 4, 0});
+  batches.start_epoch(0);
+  std::vector<std::size_t> seen;
+  for (std::size_t i = 0; i < batches.num_batches(); ++i) {
+    const auto b = batches.batch(i);
+    auto tok = b.tokens.accessor<std::int64_t, 2>();
+    auto mask = b.mask.accessor<bool, 2>();
+    for (std::size_t r = 0; r < b.indices.size(); ++r) {
+      const std::size_t d = b.indices[r];
+      seen.push_back(d);
+      EXPECT_EQ(b.labels[static_cast<std::int64_t>(r)].item<std::int64_t>(), corpus.label(d));
+      std::vector<std::int64_t> real;
+      std::int64_t first_real = -1;
+      for (std::int64_t k = 0; k < b.tokens.size(1); ++k) {
+        const auto row = static_cast<std::int64_t>(r);
+        if (mask[row][k]) {
+          if (first_real < 0) first_real = k;
+          real.push_back(tok[row][k]);
+        } else {
+          EXPECT_EQ(tok[row][k], SpecialIds::kPad);
+        }
+      }
+      // <s> then the document; leading padding in whole blocks of pad_chunk.
+      ASSERT_EQ(real.size(), corpus.doc(d).size + 1);
+      EXPECT_EQ(real[0], SpecialIds::kBos);
+      EXPECT_TRUE(std::equal(real.begin() + 1, real.end(), corpus.doc(d).begin()));
+      EXPECT_EQ(first_real % 4, 0);
+    }
+  }
+  std::sort(seen.begin(), seen.end());
+  std::vector<std::size_t> all(10);
+  std::iota(all.begin(), all.end(), 0);
+  EXPECT_EQ(seen, all);
+}
+
+TEST(ClassificationBatches, EvaluationOrderIsSortedByLength) {
+  const auto corpus = numbered_corpus(30, 1, 40);
+  text::ClassificationBatches batches(corpus, {8, false, 0, 50, true, 0, 0});
+  batches.start_epoch(0);
+  std::size_t previous = SIZE_MAX;
+  for (std::size_t i = 0; i < batches.num_batches(); ++i) {
+    for (std::size_t d : batches.batch(i).indices) {
+      EXPECT_LE(batches.length(d), previous);
+      previous = batches.length(d);
+    }
+  }
+}
+
+TEST(ClassificationBatches, SortishBucketingPadsLessThanRandomBatches) {
+  const auto corpus = numbered_corpus(2000, 5, 600, 3);
+  const int bs = 16;
+  text::ClassificationBatches sortish(corpus, {bs, true, 7, 10, true, 0, 0});
+  sortish.start_epoch(0);
+  // Random batches: the same documents in shuffled order with no sorting.
+  const auto order = text::epoch_permutation(corpus.size(), 7, 0);
+  std::size_t real = 0, total = 0;
+  for (std::size_t start = 0; start < order.size(); start += bs) {
+    std::size_t width = 0, count = 0;
+    for (std::size_t k = start; k < std::min(order.size(), start + bs); ++k, ++count) {
+      width = std::max(width, sortish.length(order[k]));
+      real += sortish.length(order[k]);
+    }
+    total += width * count;
+  }
+  const double random_padding = 1.0 - static_cast<double>(real) / static_cast<double>(total);
+  EXPECT_GT(random_padding, 0.3);
+  EXPECT_LT(sortish.padding_fraction(), random_padding / 4);
+  // A different epoch gives a different batch order but the same documents.
+  text::ClassificationBatches again(corpus, {bs, true, 7, 10, true, 0, 0});
+  again.start_epoch(1);
+  EXPECT_NE(again.batch(0).indices, sortish.batch(0).indices);
+}
+
+TEST(ClassificationBatches, MaxTokensKeepsTheEnd) {
+  const auto corpus = numbered_corpus(3, 50, 50);
+  text::ClassificationBatches batches(corpus, {3, false, 0, 50, false, 0, 10});
+  batches.start_epoch(0);
+  const auto b = batches.batch(0);
+  EXPECT_EQ(b.tokens.size(1), 10);
+  EXPECT_EQ(b.tokens[0][0].item<std::int64_t>(), SpecialIds::kBos);
+  const std::size_t d = b.indices[0];
+  EXPECT_EQ(b.tokens[0][9].item<std::int64_t>(), corpus.doc(d)[49]);
+  EXPECT_EQ(b.tokens[0][1].item<std::int64_t>(), corpus.doc(d)[41]);
+}
+
+}  // namespace
+}  // namespace ulmfit
