@@ -139,7 +139,7 @@ std::vector<fs::path> sorted_entries(const fs::path& dir, bool want_dirs) {
 }
 
 /// Sub-folders of a folder source to read, each with its label (none for
-/// unlabelled ones); loose files directly in the root are unlabelled.
+/// unlabelled ones).
 std::vector<std::pair<fs::path, std::optional<std::string>>> folder_parts(
     const fs::path& root, const DataSource& source) {
   std::vector<std::pair<fs::path, std::optional<std::string>>> parts;
@@ -159,7 +159,9 @@ std::vector<std::pair<fs::path, std::optional<std::string>>> folder_parts(
   for (const auto& dir : sorted_entries(root, true)) {
     parts.emplace_back(dir, label_of(dir.filename().string()));
   }
-  if (!sorted_entries(root, false).empty()) parts.emplace_back(root, std::nullopt);
+  // A flat folder is a folder of unlabelled documents; beside sub-folders,
+  // loose files are metadata (aclImdb's urls_*.txt) and are not read.
+  if (parts.empty()) parts.emplace_back(root, std::nullopt);
   return parts;
 }
 

@@ -57,6 +57,7 @@ TEST(Readers, FolderUsesSubfolderNamesAsLabels) {
   write_file(dir / "train/neg/2_1.txt", "bad");
   write_file(dir / "train/neg/3_2.txt", "awful<br /><br />really");
   write_file(dir / "train/unsup/4_0.txt", "no label");
+  write_file(dir / "train/urls_pos.txt", "http://example.com/not-a-review");
   const auto c = text::read_corpus(source(dir / "train", "folder"));
   EXPECT_EQ(c.label_names, (std::vector<std::string>{"neg", "pos"}));
   ASSERT_EQ(c.documents.size(), 4u);
@@ -69,6 +70,10 @@ TEST(Readers, FolderUsesSubfolderNamesAsLabels) {
   auto only = source(dir / "train", "folder");
   only.folders = {"pos", "neg"};
   EXPECT_EQ(text::read_corpus(only).documents.size(), 3u);
+  write_file(dir / "flat/a.txt", "one");
+  write_file(dir / "flat/b.txt", "two");
+  EXPECT_EQ(texts(text::read_corpus(source(dir / "flat", "folder"))),
+            (std::vector<std::string>{"one", "two"}));
   only.folders = {"missing"};
   EXPECT_THAT(read_error(only), HasSubstr("missing: folder not found"));
 }
