@@ -1,0 +1,96 @@
+#pragma once
+/// Models built on a backbone: a language model with a decoder tied to the
+/// embedding, and a classifier that reads long documents in BPT3C chunks and
+/// pools them (masked concat pooling) into a small feed-forward head.
+///
+///   LanguageModel lm(backbone, LanguageModelOptions().output_p(0.1));
+///   auto out = lm->forward(tokens, state);        // out.logits [B, T, vocab]
+///
+///   SequenceClassifier clf(backbone, SequenceClassifierOptions(2).bptt(72).max_len(1440));
+///   auto logits = clf->forward(tokens, mask);     // [B, 2]
+#include "ulmfit/nn/backbone.h"
+#include "ulmfit/nn/dropout.h"
+
+namespace ulmfit::nn {
+
+struct LanguageModelOptions {
+  TORCH_ARG(double, output_p) = 0.1;
+};
+
+struct LanguageModelOutput {
+  torch::Tensor logits;   // [batch, time, vocab]
+  torch::Tensor raw;      // backbone output before output dropout (TAR reads it)
+  torch::Tensor dropped;  // after output dropout (AR reads it)
+};
+
+class LanguageModelImpl : public torch::nn::Module {
+ public:
+  LanguageModelImpl(Backbone backbone, LanguageModelOptions options);
+  LanguageModelOutput forward(const torch::Tensor& tokens, RecurrentState& state);
+  /// [block groups..., embedding + decoder]: the recipe's LM layer groups.
+  std::vector<ParameterGroup> layer_groups();
+
+  LanguageModelOptions options;
+  Backbone encoder;
+  RNNDropout output_dropout{nullptr};
+  torch::Tensor decoder_bias;
+};
+TORCH_MODULE(LanguageModel);
+
+/// [last, max, mean] over the positions where mask is true: [batch, 3 * features].
+/// Outputs at masked-out positions never reach the result.
+torch::Tensor masked_concat_pool(const torch::Tensor& outputs, const torch::Tensor& mask);
+
+struct PoolingClassifierOptions {
+  PoolingClassifierOptions(int64_t features, int64_t classes) : features_(features), classes_(classes) {}
+  TORCH_ARG(int64_t, features);   // backbone output width (pooled: 3x)
+  TORCH_ARG(int64_t, classes);
+  TORCH_ARG(std::vector<int64_t>, hidden) = std::vector<int64_t>{50};
+  /// Dropout before each linear layer (one more than `hidden`).
+  TORCH_ARG(std::vector<double>, dropouts) = (std::vector<double>{0.1, 0.1});
+};
+
+/// Concat pooling, then BatchNorm -> Dropout -> Linear blocks with ReLU between.
+class PoolingClassifierImpl : public torch::nn::Module {
+ public:
+  explicit PoolingClassifierImpl(PoolingClassifierOptions options);
+  torch::Tensor forward(const torch::Tensor& outputs, const torch::Tensor& mask);
+
+  PoolingClassifierOptions options;
+  std::vector<torch::nn::BatchNorm1d> norms;
+  std::vector<torch::nn::Dropout> dropouts;
+  std::vector<torch::nn::Linear> linears;
+};
+TORCH_MODULE(PoolingClassifier);
+
+struct SequenceClassifierOptions {
+  explicit SequenceClassifierOptions(int64_t classes) : classes_(classes) {}
+  TORCH_ARG(int64_t, classes);
+  TORCH_ARG(int64_t, bptt) = 72;      // chunk length fed to the backbone
+  TORCH_ARG(int64_t, max_len) = 1440; // trailing tokens whose outputs are kept
+  TORCH_ARG(std::vector<int64_t>, hidden) = std::vector<int64_t>{50};
+  TORCH_ARG(std::vector<double>, dropouts) = (std::vector<double>{0.4, 0.1});
+};
+
+/// BPT3C: the document goes through the backbone in chunks of `bptt` tokens
+/// with the state carried over; only chunks within the last `max_len` tokens
+/// keep their outputs and gradients, so memory does not grow with length.
+/// A row's state stays zero until its first real token, so leading padding
+/// does not change what a document is encoded to.
+class SequenceClassifierImpl : public torch::nn::Module {
+ public:
+  SequenceClassifierImpl(Backbone backbone, SequenceClassifierOptions options);
+  /// tokens, mask [batch, time] -> logits [batch, classes].
+  torch::Tensor forward(const torch::Tensor& tokens, const torch::Tensor& mask);
+  /// The backbone's outputs and mask over the kept tail (for tests and pooling).
+  std::pair<torch::Tensor, torch::Tensor> encode(const torch::Tensor& tokens, const torch::Tensor& mask);
+  /// [embedding][block groups...][head].
+  std::vector<ParameterGroup> layer_groups();
+
+  SequenceClassifierOptions options;
+  Backbone encoder;
+  PoolingClassifier head{nullptr};
+};
+TORCH_MODULE(SequenceClassifier);
+
+}  // namespace ulmfit::nn

@@ -1,0 +1,118 @@
+#include "ulmfit/nn/heads.h"
+
+namespace ulmfit::nn {
+
+LanguageModelImpl::LanguageModelImpl(Backbone backbone, LanguageModelOptions opts)
+    : options(opts), encoder(std::move(backbone)) {
+  register_module("encoder", encoder);
+  output_dropout = register_module("output_dropout", RNNDropout(options.output_p()));
+  decoder_bias = register_parameter("decoder_bias", torch::zeros({encoder->embedding_weight().size(0)}));
+}
+
+LanguageModelOutput LanguageModelImpl::forward(const torch::Tensor& tokens, RecurrentState& state) {
+  LanguageModelOutput out;
+  out.raw = encoder->forward(tokens, state);
+  out.dropped = output_dropout->forward(out.raw);
+  // The decoder's weight is the embedding matrix itself (weight tying).
+  out.logits = torch::linear(out.dropped, encoder->embedding_weight(), decoder_bias);
+  return out;
+}
+
+std::vector<ParameterGroup> LanguageModelImpl::layer_groups() {
+  auto groups = encoder->block_groups();
+  auto top = encoder->embedding_group();
+  top.push_back(decoder_bias);
+  groups.push_back(top);
+  return groups;
+}
+
+torch::Tensor masked_concat_pool(const torch::Tensor& outputs, const torch::Tensor& mask) {
+  TORCH_CHECK(outputs.dim() == 3 && mask.dim() == 2, "pooling expects [B, T, F] and [B, T]");
+  const auto m = mask.to(torch::kBool);
+  const auto positions = torch::arange(mask.size(1), mask.options().dtype(torch::kLong));
+  const auto last_index = torch::where(m, positions, torch::full_like(positions, -1)).argmax(1);
+  const auto rows = torch::arange(outputs.size(0), last_index.options());
+  const auto last = outputs.index({rows, last_index});
+  const auto m3 = m.unsqueeze(-1);
+  const auto max = outputs.masked_fill(~m3, -std::numeric_limits<float>::infinity()).amax(1);
+  const auto count = m3.sum(1).clamp_min(1).to(outputs.dtype());
+  const auto mean = outputs.masked_fill(~m3, 0).sum(1) / count;
+  return torch::cat({last, max, mean}, 1);
+}
+
+PoolingClassifierImpl::PoolingClassifierImpl(PoolingClassifierOptions opts) : options(std::move(opts)) {
+  TORCH_CHECK(options.dropouts().size() == options.hidden().size() + 1,
+              "PoolingClassifier: one dropout per linear layer");
+  int64_t in = 3 * options.features();
+  for (std::size_t i = 0; i <= options.hidden().size(); ++i) {
+    const int64_t out = i < options.hidden().size() ? options.hidden()[i] : options.classes();
+    const std::string n = std::to_string(i);
+    norms.push_back(register_module("norm" + n, torch::nn::BatchNorm1d(in)));
+    dropouts.push_back(register_module("dropout" + n, torch::nn::Dropout(options.dropouts()[i])));
+    linears.push_back(register_module("linear" + n, torch::nn::Linear(in, out)));
+    in = out;
+  }
+}
+
+torch::Tensor PoolingClassifierImpl::forward(const torch::Tensor& outputs, const torch::Tensor& mask) {
+  // Pool and classify in fp32: the head is tiny and BatchNorm wants the range.
+  auto x = masked_concat_pool(outputs.to(torch::kFloat), mask);
+  for (std::size_t i = 0; i < linears.size(); ++i) {
+    x = linears[i]->forward(dropouts[i]->forward(norms[i]->forward(x)));
+    if (i + 1 < linears.size()) x = torch::relu(x);
+  }
+  return x;
+}
+
+SequenceClassifierImpl::SequenceClassifierImpl(Backbone backbone, SequenceClassifierOptions opts)
+    : options(std::move(opts)), encoder(std::move(backbone)) {
+  TORCH_CHECK(options.bptt() > 0 && options.max_len() > 0, "SequenceClassifier: bptt and max_len must be positive");
+  register_module("encoder", encoder);
+  head = register_module(
+      "head", PoolingClassifier(PoolingClassifierOptions(encoder->output_size(), options.classes())
+                                    .hidden(options.hidden())
+                                    .dropouts(options.dropouts())));
+}
+
+std::pair<torch::Tensor, torch::Tensor> SequenceClassifierImpl::encode(const torch::Tensor& tokens,
+                                                                       const torch::Tensor& mask) {
+  const int64_t length = tokens.size(1);
+  const int64_t keep_from = std::max<int64_t>(0, length - options.max_len());
+  RecurrentState state;
+  std::vector<torch::Tensor> outputs, masks;
+  for (int64_t start = 0; start < length; start += options.bptt()) {
+    const int64_t end = std::min(length, start + options.bptt());
+    const auto chunk = tokens.slice(1, start, end);
+    const auto chunk_mask = mask.slice(1, start, end);
+    // Chunks before the kept tail only pass their state on: no graph, no memory.
+    const bool keep = end > keep_from;
+    torch::Tensor out;
+    {
+      std::optional<torch::NoGradGuard> no_grad;
+      if (!keep) no_grad.emplace();
+      out = encoder->forward(chunk, state);
+    }
+    // Rows still in their leading padding start from a zero state.
+    state.keep_rows_(chunk_mask.any(1));
+    state.detach_();
+    if (keep) {
+      outputs.push_back(out);
+      masks.push_back(chunk_mask);
+    }
+  }
+  return {torch::cat(outputs, 1), torch::cat(masks, 1)};
+}
+
+torch::Tensor SequenceClassifierImpl::forward(const torch::Tensor& tokens, const torch::Tensor& mask) {
+  auto [outputs, kept_mask] = encode(tokens, mask);
+  return head->forward(outputs, kept_mask);
+}
+
+std::vector<ParameterGroup> SequenceClassifierImpl::layer_groups() {
+  std::vector<ParameterGroup> groups{encoder->embedding_group()};
+  for (auto& g : encoder->block_groups()) groups.push_back(g);
+  groups.push_back(head->parameters());
+  return groups;
+}
+
+}  // namespace ulmfit::nn

@@ -1,0 +1,156 @@
+#include <torch/torch.h>
+
+#include "../test_helpers.h"
+#include "ulmfit/nn/awd_lstm.h"
+#include "ulmfit/nn/heads.h"
+
+namespace ulmfit {
+namespace {
+
+class NnTest : public ::testing::Test {
+ protected:
+  void SetUp() override { torch::manual_seed(0); }
+};
+
+TEST_F(NnTest, RNNDropoutSharesOneMaskOverTime) {
+  nn::RNNDropout drop(0.5);
+  drop->train();
+  const auto y = drop(torch::ones({3, 7, 11}));
+  // Every time step of a sequence sees the same mask.
+  for (int64_t t = 1; t < 7; ++t) EXPECT_TRUE(torch::equal(y.select(1, t), y.select(1, 0)));
+  const auto values = std::get<0>(at::_unique(y));
+  EXPECT_TRUE(torch::allclose(values, torch::tensor({0.0f, 2.0f})));
+  drop->eval();
+  EXPECT_TRUE(torch::equal(drop(torch::ones({3, 7, 11})), torch::ones({3, 7, 11})));
+}
+
+TEST_F(NnTest, EmbeddingDropoutDropsWholeRows) {
+  const auto w = torch::rand({50, 8}) + 0.5;
+  const auto d = nn::embedding_dropout(w, 0.5, true);
+  int dropped = 0;
+  for (int64_t r = 0; r < 50; ++r) {
+    const bool zero = d[r].abs().sum().item<float>() == 0;
+    if (zero) {
+      ++dropped;
+    } else {
+      EXPECT_TRUE(torch::allclose(d[r], w[r] * 2));  // survivors scaled by 1/(1-p)
+    }
+  }
+  EXPECT_GT(dropped, 10);
+  EXPECT_LT(dropped, 40);
+  EXPECT_TRUE(torch::equal(nn::embedding_dropout(w, 0.5, false), w));
+}
+
+TEST_F(NnTest, WeightDropKeepsTheRawParameterAndFeedsADroppedCopy) {
+  nn::WeightDropLstm lstm(nn::WeightDropLstmOptions(4, 6).weight_p(0.5));
+  const auto raw_before = lstm->weight_hh_raw.clone();
+  lstm->train();
+  const auto x = torch::randn({2, 5, 4});
+  const auto h = torch::zeros({1, 2, 6});
+  auto [out, hn, cn] = lstm(x, h, h);
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, 5, 6}));
+  EXPECT_TRUE(torch::equal(lstm->weight_hh_raw, raw_before));
+  const auto used = lstm->last_hh_weight();
+  EXPECT_FALSE(torch::equal(used, raw_before));
+  EXPECT_GT((used == 0).sum().item<int64_t>(), 20);
+  // Gradients reach the raw matrix through the dropped copy.
+  out.sum().backward();
+  ASSERT_TRUE(lstm->weight_hh_raw.grad().defined());
+  EXPECT_GT(lstm->weight_hh_raw.grad().abs().sum().item<float>(), 0);
+  // The only parameters are the raw ones: no stray dropped copy is registered.
+  EXPECT_EQ(lstm->parameters().size(), 4u);
+  lstm->eval();
+  lstm(x, h, h);
+  EXPECT_TRUE(torch::equal(lstm->last_hh_weight(), lstm->weight_hh_raw));
+}
+
+TEST_F(NnTest, AwdLstmShapesStateAndInit) {
+  auto enc = std::make_shared<nn::AwdLstmImpl>(nn::AwdLstmOptions(100, 16, 32, 3));
+  EXPECT_LE(enc->embedding->weight.abs().max().item<float>(), 0.1f);
+  EXPECT_EQ(enc->lstms.back()->options.hidden_size(), 16);  // tied to the embedding
+  enc->eval();
+  const auto tokens = torch::randint(5, 100, {4, 9});
+  nn::RecurrentState state;
+  const auto first = enc->forward(tokens, state);
+  EXPECT_EQ(first.sizes(), (std::vector<int64_t>{4, 9, 16}));
+  EXPECT_EQ(state.tensors.size(), 6u);
+  // The carried state changes what the same window encodes to; a reset does not.
+  const auto carried = enc->forward(tokens, state);
+  EXPECT_FALSE(torch::allclose(carried, first));
+  nn::RecurrentState fresh;
+  EXPECT_TRUE(torch::allclose(enc->forward(tokens, fresh), first));
+  EXPECT_EQ(enc->block_groups().size(), 3u);
+}
+
+TEST_F(NnTest, ConcatPoolingIgnoresPaddedPositions) {
+  auto outputs = torch::randn({2, 6, 3});
+  auto mask = torch::tensor({{0, 0, 1, 1, 1, 0}, {1, 1, 1, 1, 1, 1}}).to(torch::kBool);
+  const auto pooled = nn::masked_concat_pool(outputs, mask);
+  EXPECT_EQ(pooled.sizes(), (std::vector<int64_t>{2, 9}));
+  // Garbage at padded positions changes nothing.
+  auto noisy = outputs.clone();
+  noisy.index_put_({0, 0}, torch::full({3}, 1e6));
+  noisy.index_put_({0, 5}, torch::full({3}, -1e6));
+  EXPECT_TRUE(torch::allclose(nn::masked_concat_pool(noisy, mask), pooled));
+  // Row 0: last = position 4, max and mean over positions 2..4.
+  const auto real = outputs[0].slice(0, 2, 5);
+  EXPECT_TRUE(torch::allclose(pooled[0].slice(0, 0, 3), outputs[0][4]));
+  EXPECT_TRUE(torch::allclose(pooled[0].slice(0, 3, 6), std::get<0>(real.max(0))));
+  EXPECT_TRUE(torch::allclose(pooled[0].slice(0, 6, 9), real.mean(0)));
+}
+
+nn::SequenceClassifier tiny_classifier(int64_t bptt, int64_t max_len) {
+  auto enc = std::make_shared<nn::AwdLstmImpl>(nn::AwdLstmOptions(60, 8, 16, 2));
+  return nn::SequenceClassifier(enc, nn::SequenceClassifierOptions(3).bptt(bptt).max_len(max_len).hidden({10}).dropouts({0.1, 0.1}));
+}
+
+TEST_F(NnTest, LeadingPaddingInWholeChunksDoesNotChangeTheLogits) {
+  auto clf = tiny_classifier(4, 100);
+  clf->eval();
+  const auto doc = torch::randint(5, 60, {1, 6});
+  const auto alone = clf(doc, torch::ones({1, 6}, torch::kBool));
+  // The same document behind two chunks of padding (and two trailing pads), as
+  // ClassificationBatches lays it out beside a longer document.
+  auto padded = torch::zeros({1, 16}, torch::kLong);
+  padded.slice(1, 8, 14).copy_(doc);
+  auto mask = torch::zeros({1, 16}, torch::kBool);
+  mask.slice(1, 8, 14).fill_(true);
+  EXPECT_TRUE(torch::allclose(clf(padded, mask), alone, 1e-5, 1e-6));
+}
+
+TEST_F(NnTest, Bpt3cKeepsOnlyTheTailsGraph) {
+  auto clf = tiny_classifier(5, 10);
+  clf->train();
+  const auto tokens = torch::randint(5, 60, {2, 40});
+  auto [outputs, mask] = clf->encode(tokens, torch::ones({2, 40}, torch::kBool));
+  EXPECT_EQ(outputs.size(1), 10);  // only the last max_len tokens' outputs
+  EXPECT_TRUE(outputs.requires_grad());
+  const auto logits = clf(tokens, torch::ones({2, 40}, torch::kBool));
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 3}));
+  logits.sum().backward();
+  EXPECT_TRUE(clf->encoder->embedding_weight().grad().defined());
+  EXPECT_EQ(clf->layer_groups().size(), 4u);  // embedding, 2 LSTMs, head
+}
+
+TEST_F(NnTest, LanguageModelTiesTheDecoderToTheEmbedding) {
+  auto enc = std::make_shared<nn::AwdLstmImpl>(nn::AwdLstmOptions(50, 8, 16, 2));
+  nn::LanguageModel lm(enc, nn::LanguageModelOptions());
+  nn::RecurrentState state;
+  const auto out = lm->forward(torch::randint(5, 50, {3, 7}), state);
+  EXPECT_EQ(out.logits.sizes(), (std::vector<int64_t>{3, 7, 50}));
+  EXPECT_EQ(out.raw.sizes(), (std::vector<int64_t>{3, 7, 8}));
+  // One embedding matrix, no separate decoder weight.
+  int64_t count = 0;
+  for (const auto& p : lm->parameters()) count += p.numel();
+  int64_t expected = 50 * 8 + 50;  // embedding + decoder bias
+  for (const auto& l : enc->lstms) {
+    for (const auto& p : l->parameters()) expected += p.numel();
+  }
+  EXPECT_EQ(count, expected);
+  const auto groups = lm->layer_groups();
+  ASSERT_EQ(groups.size(), 3u);
+  EXPECT_EQ(groups.back().size(), 2u);  // embedding + decoder bias on top
+}
+
+}  // namespace
+}  // namespace ulmfit
