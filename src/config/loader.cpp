@@ -104,9 +104,22 @@ bool convert(const YAML::Node& n, std::vector<std::string>& out, std::string& ex
   }
   return true;
 }
+bool convert(const YAML::Node& n, std::vector<int>& out, std::string& expected) {
+  expected = "a list of integers";
+  out.clear();
+  if (n.IsNull()) return true;
+  if (!n.IsSequence()) return false;
+  for (const auto& item : n) {
+    int x = 0;
+    if (!convert_number(item, x)) return false;
+    out.push_back(x);
+  }
+  return true;
+}
 bool convert(const YAML::Node& n, std::vector<double>& out, std::string& expected) {
   expected = "a list of numbers";
   out.clear();
+  if (n.IsNull()) return true;
   if (!n.IsSequence()) return false;
   for (const auto& item : n) {
     double x = 0;
@@ -214,6 +227,11 @@ std::string format_scalar(bool x) { return x ? "true" : "false"; }
 std::string format_scalar(const std::vector<std::string>& v) {
   std::string out = "[";
   for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + format_scalar(v[i]);
+  return out + "]";
+}
+std::string format_scalar(const std::vector<int>& v) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
   return out + "]";
 }
 std::string format_scalar(const std::vector<double>& v) {

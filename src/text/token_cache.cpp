@@ -68,6 +68,18 @@ TokenizedCorpus TokenizedCorpus::from_documents(const std::vector<std::vector<in
   return c;
 }
 
+TokenizedCorpus TokenizedCorpus::subset(const std::vector<std::size_t>& indices) const {
+  std::vector<std::vector<int>> docs;
+  std::vector<std::int32_t> labels;
+  docs.reserve(indices.size());
+  for (std::size_t i : indices) {
+    const TokenSpan d = doc(i);
+    docs.emplace_back(d.begin(), d.end());
+    labels.push_back(label(i));
+  }
+  return from_documents(docs, std::move(labels), label_names_);
+}
+
 TokenizedCorpus TokenizedCorpus::map_file(const std::string& path) {
   TokenizedCorpus c;
   c.mapped_ = util::MappedFile(path);

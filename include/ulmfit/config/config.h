@@ -77,6 +77,7 @@ struct DataConfig {
   DataSource train;
   DataSource valid;
   DataSource test;
+  double valid_split = 0;  // without data.valid: share of train held out to validate
   std::string cache_dir;  // token-id cache; empty = $ULMFIT_CACHE or ~/.cache/ulmfit
 
   template <class V>
@@ -84,6 +85,9 @@ struct DataConfig {
     v.section("train", train);
     v.section("valid", valid);
     v.section("test", test);
+    v.value("valid_split", valid_split,
+            "without data.valid: share of the training documents held out to validate",
+            in_range(0.0, 0.5));
     v.path("cache_dir", cache_dir, "token cache folder; empty = $ULMFIT_CACHE or ~/.cache/ulmfit");
   }
 };
@@ -182,6 +186,9 @@ struct TrainConfig {
   double ar = 2.0;
   double tar = 1.0;
   int max_len = 1440;             // BPT3C: tokens whose outputs the classifier keeps
+  std::vector<int> freeze_to;     // per epoch: top layer groups that train (0 = all)
+  std::vector<double> stage_lrs;  // peak LR per unfreezing stage; empty = lr
+  int patience = 0;               // early stopping; 0 = off
 
   template <class V>
   void visit(V& v) {
@@ -200,6 +207,11 @@ struct TrainConfig {
     v.value("tar", tar, "temporal activation regularisation beta", at_least(0.0));
     v.value("max_len", max_len, "classifier (BPT3C): last tokens whose outputs are kept",
             at_least(1));
+    v.value("freeze_to", freeze_to,
+            "per epoch, how many top layer groups train (0 = all); overrides unfreeze");
+    v.value("stage_lrs", stage_lrs, "peak LR of each unfreezing stage; empty = lr for all");
+    v.value("patience", patience, "stop after this many epochs without improvement; 0 = never",
+            at_least(0));
   }
 };
 

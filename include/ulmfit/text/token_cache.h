@@ -31,6 +31,8 @@ class TokenizedCorpus {
   static TokenizedCorpus from_documents(const std::vector<std::vector<int>>& docs,
                                         std::vector<std::int32_t> labels = {},
                                         std::vector<std::string> label_names = {});
+  /// The documents at `indices`, copied into a new in-memory corpus.
+  TokenizedCorpus subset(const std::vector<std::size_t>& indices) const;
   /// Maps a cache file; throws DataError when it is not a valid one.
   static TokenizedCorpus map_file(const std::string& path);
 

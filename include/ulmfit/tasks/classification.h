@@ -1,0 +1,47 @@
+#pragma once
+/// Document classification for the Learner: sort-ish bucketed batches, BPT3C
+/// classifier, cross-entropy; evaluation reports accuracy, macro-F1 and loss.
+#include "ulmfit/nn/heads.h"
+#include "ulmfit/text/classification_batches.h"
+#include "ulmfit/train/metrics.h"
+#include "ulmfit/train/task.h"
+
+namespace ulmfit::tasks {
+
+struct ClassificationOptions {
+  int batch_size = 32;
+  int eval_batch_size = 64;
+  std::uint64_t seed = 0;
+  int bptt = 72;  // the classifier's chunk length: padding aligns to it
+  torch::Device device = torch::kCPU;
+};
+
+class ClassificationTask : public train::Task {
+ public:
+  ClassificationTask(nn::SequenceClassifier model, const text::TokenizedCorpus& train,
+                     const text::TokenizedCorpus* valid, ClassificationOptions options);
+
+  std::shared_ptr<torch::nn::Module> model() override { return model_.ptr(); }
+  std::vector<nn::ParameterGroup> layer_groups() override { return model_->layer_groups(); }
+  void start_epoch(int epoch) override;
+  std::size_t num_batches() const override { return batches_.num_batches(); }
+  train::StepResult train_step() override;
+  train::Metrics evaluate() override;
+  std::string monitor() const override { return "accuracy"; }
+  bool higher_is_better() const override { return true; }
+  std::string item_name() const override { return "docs"; }
+
+ private:
+  nn::SequenceClassifier model_;
+  text::ClassificationBatches batches_;
+  const text::TokenizedCorpus* valid_;
+  ClassificationOptions options_;
+  std::size_t next_ = 0;
+};
+
+/// Class probabilities [documents, classes] in the corpus's order (batched by
+/// length internally), with the model in eval mode and no gradients.
+torch::Tensor predict_probabilities(nn::SequenceClassifierImpl& model, const text::TokenizedCorpus& corpus,
+                                    int batch_size, int bptt, const torch::Device& device);
+
+}  // namespace ulmfit::tasks

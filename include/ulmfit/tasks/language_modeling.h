@@ -1,0 +1,52 @@
+#pragma once
+/// Next-token language modelling for the Learner: LM streams in, cross-entropy
+/// plus AWD-LSTM's activation regularisation (AR) and temporal AR out; the
+/// hidden state is carried across windows and detached.
+#include "ulmfit/nn/heads.h"
+#include "ulmfit/text/lm_stream.h"
+#include "ulmfit/train/task.h"
+
+namespace ulmfit::tasks {
+
+struct LanguageModelingOptions {
+  text::LmStreamOptions train_stream;
+  int eval_batch_size = 32;
+  int eval_bptt = 72;
+  double ar = 2.0;
+  double tar = 1.0;
+  torch::Device device = torch::kCPU;
+};
+
+/// Mean cross-entropy over positions whose target is not kIgnoreIndex,
+/// computed in fp32.
+torch::Tensor lm_loss(const torch::Tensor& logits, const torch::Tensor& targets);
+
+class LanguageModelingTask : public train::Task {
+ public:
+  /// `valid` may be null: evaluation then reports nothing.
+  LanguageModelingTask(nn::LanguageModel model, const text::TokenizedCorpus& train,
+                       const text::TokenizedCorpus* valid, LanguageModelingOptions options);
+
+  std::shared_ptr<torch::nn::Module> model() override { return model_.ptr(); }
+  std::vector<nn::ParameterGroup> layer_groups() override { return model_->layer_groups(); }
+  void start_epoch(int epoch) override;
+  std::size_t num_batches() const override { return train_stream_.num_batches(); }
+  train::StepResult train_step() override;
+  train::Metrics evaluate() override;
+  std::string monitor() const override { return "valid_loss"; }
+  bool higher_is_better() const override { return false; }
+  std::string item_name() const override { return "tokens"; }
+
+ private:
+  nn::LanguageModel model_;
+  text::LmStream train_stream_;
+  std::optional<text::LmStream> valid_stream_;
+  LanguageModelingOptions options_;
+  nn::RecurrentState state_;
+};
+
+/// Loss and perplexity of a language model over a corpus (eval mode, no grad).
+train::Metrics evaluate_language_model(nn::LanguageModelImpl& model, const text::TokenizedCorpus& corpus,
+                                       int batch_size, int bptt, const torch::Device& device);
+
+}  // namespace ulmfit::tasks

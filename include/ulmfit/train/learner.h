@@ -1,0 +1,88 @@
+#pragma once
+/// The one training loop every stage uses. A stage differs only in its Task,
+/// its FitOptions and where the weights start.
+///
+///   Learner learner(task, options, callbacks);
+///   FitSummary summary = learner.fit();
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ulmfit/config/config.h"
+#include "ulmfit/train/task.h"
+
+namespace ulmfit::train {
+
+struct FitOptions {
+  std::string stage = "train";          // names the stage in logs and metrics
+  int epochs = 1;
+  double lr = 1e-3;
+  std::vector<double> stage_lrs;        // peak LR per unfreezing stage; empty = lr
+  double discriminative_factor = 1.0;
+  config::ScheduleConfig schedule;
+  config::OptimizerConfig optimizer;
+  double clip_grad = 0.0;
+  /// Per epoch, how many top layer groups train (0 = all); the last entry
+  /// holds for the remaining epochs. Consecutive equal entries form a stage,
+  /// and each stage runs its own schedule.
+  std::vector<int> freeze_plan = {0};
+  int patience = 0;                     // epochs without improvement before stopping; 0 = never
+  std::string precision = "fp32";
+  torch::Device device = torch::kCPU;
+  int log_every = 0;                    // steps between metric lines; 0 = about 20 per epoch
+};
+
+struct FitCallbacks {
+  /// One JSON object per logged step or evaluation (metrics.jsonl).
+  std::function<void(const std::string&)> metrics;
+  /// The monitored metric improved: keep these weights as the best.
+  std::function<void()> save_best;
+  /// An epoch ended: write resumable state.
+  std::function<void(int epoch)> save_state;
+};
+
+struct FitSummary {
+  Metrics last;
+  Metrics best;
+  int best_epoch = -1;
+  int epochs_run = 0;
+  std::int64_t steps = 0;
+  double seconds = 0;
+};
+
+/// Turns config into a freeze plan: `freeze_to` when given, else `unfreeze`
+/// (none: all groups from the start; gradual: the top group, then one more per
+/// epoch until all train).
+std::vector<int> freeze_plan_from(const config::TrainConfig& train, std::size_t groups);
+
+class Learner {
+ public:
+  Learner(Task& task, FitOptions options, FitCallbacks callbacks = {});
+  FitSummary fit();
+
+  /// Makes only the top `trainable` groups require gradients (0 = all).
+  void freeze_to(int trainable);
+  torch::optim::Optimizer& optimizer() { return *optimizer_; }
+  /// Sets every group's LR from the stage's peak LR and a schedule factor.
+  void set_lrs(double peak_lr, double factor, double beta1);
+
+ private:
+  Task& task_;
+  FitOptions options_;
+  FitCallbacks callbacks_;
+  std::vector<nn::ParameterGroup> groups_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+};
+
+/// fastai's LR finder: raises the LR exponentially from start_lr to end_lr
+/// over `steps` steps, records the exponentially smoothed loss, and stops
+/// when it exceeds 4x the best. Returns (lr, smoothed loss) pairs.
+std::vector<std::pair<double, double>> lr_range_test(Task& task, const FitOptions& options,
+                                                     double start_lr, double end_lr, int steps);
+
+/// A tenth of the LR at the lowest smoothed loss (fastai's lr_min / 10).
+double suggest_lr(const std::vector<std::pair<double, double>>& curve);
+
+}  // namespace ulmfit::train

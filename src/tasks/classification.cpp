@@ -1,0 +1,80 @@
+#include "ulmfit/tasks/classification.h"
+
+#include "ulmfit/util/error.h"
+
+namespace ulmfit::tasks {
+namespace {
+
+text::ClassificationBatchOptions batch_options(int batch_size, bool shuffle, std::uint64_t seed, int bptt) {
+  text::ClassificationBatchOptions o;
+  o.batch_size = batch_size;
+  o.shuffle = shuffle;
+  o.seed = seed;
+  o.pad_first = true;
+  o.pad_chunk = bptt;
+  return o;
+}
+
+}  // namespace
+
+ClassificationTask::ClassificationTask(nn::SequenceClassifier model, const text::TokenizedCorpus& train,
+                                       const text::TokenizedCorpus* valid, ClassificationOptions options)
+    : model_(std::move(model)),
+      batches_(train, batch_options(options.batch_size, true, options.seed, options.bptt)),
+      valid_(valid),
+      options_(options) {
+  for (std::size_t i = 0; i < train.size(); ++i) {
+    if (train.label(i) < 0) throw DataError("classifier training data has unlabelled documents");
+  }
+}
+
+void ClassificationTask::start_epoch(int epoch) {
+  batches_.start_epoch(epoch);
+  next_ = 0;
+}
+
+train::StepResult ClassificationTask::train_step() {
+  const auto batch = batches_.batch(next_++);
+  const auto logits = model_->forward(batch.tokens.to(options_.device), batch.mask.to(options_.device));
+  const auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), batch.labels.to(options_.device));
+  train::StepResult r;
+  r.loss = loss;
+  r.loss_value = loss.item<double>();
+  r.items = static_cast<double>(batch.indices.size());
+  return r;
+}
+
+train::Metrics ClassificationTask::evaluate() {
+  if (valid_ == nullptr) return {};
+  const auto probs = predict_probabilities(*model_, *valid_, options_.eval_batch_size, options_.bptt, options_.device);
+  std::vector<std::int64_t> truth, predicted;
+  const auto argmax = probs.argmax(1);
+  double nll = 0;
+  for (std::size_t i = 0; i < valid_->size(); ++i) {
+    truth.push_back(valid_->label(i));
+    predicted.push_back(argmax[static_cast<std::int64_t>(i)].item<std::int64_t>());
+    nll -= std::log(std::max(1e-12, probs[static_cast<std::int64_t>(i)][truth.back()].item<double>()));
+  }
+  const auto report = train::classification_report(truth, predicted, static_cast<int>(probs.size(1)));
+  return {{"accuracy", report.accuracy},
+          {"macro_f1", report.macro_f1},
+          {"valid_loss", nll / std::max<double>(1.0, static_cast<double>(truth.size()))}};
+}
+
+torch::Tensor predict_probabilities(nn::SequenceClassifierImpl& model, const text::TokenizedCorpus& corpus,
+                                    int batch_size, int bptt, const torch::Device& device) {
+  text::ClassificationBatches batches(corpus, batch_options(batch_size, false, 0, bptt));
+  batches.start_epoch(0);
+  torch::Tensor out;
+  for (std::size_t b = 0; b < batches.num_batches(); ++b) {
+    const auto batch = batches.batch(b);
+    const auto probs = torch::softmax(model.forward(batch.tokens.to(device), batch.mask.to(device)).to(torch::kFloat), 1)
+                           .to(torch::kCPU);
+    if (!out.defined()) out = torch::zeros({static_cast<std::int64_t>(corpus.size()), probs.size(1)});
+    const auto rows = torch::tensor(std::vector<std::int64_t>(batch.indices.begin(), batch.indices.end()));
+    out.index_copy_(0, rows, probs);
+  }
+  return out;
+}
+
+}  // namespace ulmfit::tasks
