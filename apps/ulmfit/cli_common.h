@@ -36,6 +36,7 @@ int run_guarded(const std::function<int()>& body);
 /// Registers each subcommand of the CLI; `on_run` receives the body to run.
 using Runner = std::function<void(std::function<int()>)>;
 void add_stage_commands(CLI::App& app, const Runner& on_run);
+void add_inference_commands(CLI::App& app, const Runner& on_run);
 void add_tokenizer_commands(CLI::App& app, const Runner& on_run);
 
 }  // namespace ulmfit::cli

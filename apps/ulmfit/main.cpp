@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   std::function<int()> command;
   const cli::Runner on_run = [&command](std::function<int()> body) { command = std::move(body); };
   cli::add_stage_commands(app, on_run);
+  cli::add_inference_commands(app, on_run);
   cli::add_tokenizer_commands(app, on_run);
 
   try {

@@ -1,11 +1,8 @@
 // End-to-end tests of the `ulmfit` binary: exit codes, messages and outputs.
 #include <nlohmann/json.hpp>
 
-#include <array>
-#include <cstdio>
-#include <sys/wait.h>
-
 #include "../test_helpers.h"
+#include "cli_runner.h"
 
 namespace ulmfit {
 namespace {
@@ -13,32 +10,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::write_file;
-
-struct Result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-Result run(const std::string& args, const std::filesystem::path& dir, const std::string& stdin_text = "") {
-  const auto out = dir / "stdout.txt", err = dir / "stderr.txt", in = dir / "stdin.txt";
-  write_file(in, stdin_text);
-  const std::string cmd = std::string(ULMFIT_BINARY) + " " + args + " <" + shell_quote(in) + " >" +
-                          shell_quote(out) + " 2>" + shell_quote(err);
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream o(out), e(err);
-  r.out.assign(std::istreambuf_iterator<char>(o), {});
-  r.err.assign(std::istreambuf_iterator<char>(e), {});
-  return r;
-}
 
 std::size_t count_lines(const std::string& s) { return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n')); }
 
@@ -57,7 +28,7 @@ class Cli : public ::testing::Test {
 };
 
 TEST_F(Cli, VersionReportsRuntime) {
-  const auto r = run("--version", dir_.path());
+  const auto r = cli_run("--version", dir_.path());
   EXPECT_EQ(r.code, 0);
   EXPECT_THAT(r.out, HasSubstr("ulmfit 0.1.0"));
   EXPECT_THAT(r.out, HasSubstr("LibTorch 2."));
@@ -65,23 +36,23 @@ TEST_F(Cli, VersionReportsRuntime) {
 }
 
 TEST_F(Cli, HelpShowsConfigDefaults) {
-  const auto r = run("pretrain --help", dir_.path());
+  const auto r = cli_run("pretrain --help", dir_.path());
   EXPECT_EQ(r.code, 0);
   EXPECT_THAT(r.out, HasSubstr("train.bptt = 72"));
   EXPECT_THAT(r.out, HasSubstr("model.backbone = \"awd_lstm\""));
-  EXPECT_THAT(run("generate --help", dir_.path()).out, HasSubstr("--temperature"));
+  EXPECT_THAT(cli_run("generate --help", dir_.path()).out, HasSubstr("--temperature"));
 }
 
 TEST_F(Cli, UnknownKeyExitsTwoWithOneLine) {
   write_file(dir_ / "bad.yaml", "train:\n  bptt: 16\n  epocs: 3\n");
-  const auto r = run("pretrain --config " + (dir_ / "bad.yaml").string(), dir_.path());
+  const auto r = cli_run("pretrain --config " + (dir_ / "bad.yaml").string(), dir_.path());
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.err, "error: " + (dir_ / "bad.yaml").string() + ":3:3: train.epocs: unknown key\n");
 }
 
 TEST_F(Cli, StringWhereNumberGoesExitsTwo) {
   write_file(dir_ / "bad.yaml", "train:\n  batch_size: lots\n");
-  const auto r = run("pretrain --config " + (dir_ / "bad.yaml").string(), dir_.path());
+  const auto r = cli_run("pretrain --config " + (dir_ / "bad.yaml").string(), dir_.path());
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("bad.yaml:2:15: train.batch_size: expected an integer, got 'lots'"));
   EXPECT_EQ(count_lines(r.err), 1u);
@@ -89,70 +60,70 @@ TEST_F(Cli, StringWhereNumberGoesExitsTwo) {
 
 TEST_F(Cli, MissingDataFileExitsTwoNamingFileAndKey) {
   write_file(dir_ / "bad.yaml", "threads: 1\ndata:\n  train: {path: nowhere.txt}\n");
-  const auto r = run("pretrain --config " + (dir_ / "bad.yaml").string(), dir_.path());
+  const auto r = cli_run("pretrain --config " + (dir_ / "bad.yaml").string(), dir_.path());
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("bad.yaml:3:17: data.train.path: not found: " + (dir_ / "nowhere.txt").string()));
   EXPECT_EQ(count_lines(r.err), 1u);
 }
 
 TEST_F(Cli, MissingConfigAndBadUsageExitTwo) {
-  EXPECT_EQ(run("pretrain --config /no/such.yaml", dir_.path()).code, 2);
-  EXPECT_EQ(run("pretrain", dir_.path()).code, 2);
-  EXPECT_EQ(run("frobnicate", dir_.path()).code, 2);
-  const auto bad_set = run("pretrain --config " + config_.string() + " --set model.layers=-1", dir_.path());
+  EXPECT_EQ(cli_run("pretrain --config /no/such.yaml", dir_.path()).code, 2);
+  EXPECT_EQ(cli_run("pretrain", dir_.path()).code, 2);
+  EXPECT_EQ(cli_run("frobnicate", dir_.path()).code, 2);
+  const auto bad_set = cli_run("pretrain --config " + config_.string() + " --set model.layers=-1", dir_.path());
   EXPECT_EQ(bad_set.code, 2);
   EXPECT_THAT(bad_set.err, HasSubstr("--set model.layers: must be >= 1, got -1"));
 }
 
 TEST_F(Cli, DumpConfigPrintsTheResolvedConfig) {
-  const auto r = run("pretrain --config " + config_.string() + " --set train.bptt=20 --dump-config", dir_.path());
+  const auto r = cli_run("pretrain --config " + config_.string() + " --set train.bptt=20 --dump-config", dir_.path());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("bptt: 20"));
   EXPECT_THAT(r.out, HasSubstr("vocab_size: 40"));
   EXPECT_THAT(r.out, HasSubstr(corpus_.string()));
   // The dump is itself a valid config.
   write_file(dir_ / "dumped.yaml", r.out);
-  EXPECT_EQ(run("pretrain --config " + (dir_ / "dumped.yaml").string() + " --dump-config", dir_.path()).out, r.out);
+  EXPECT_EQ(cli_run("pretrain --config " + (dir_ / "dumped.yaml").string() + " --dump-config", dir_.path()).out, r.out);
 }
 
-TEST_F(Cli, StagesNotBuiltYetSaySoWithExitOne) {
-  const auto r = run("pretrain --config " + config_.string(), dir_.path());
-  EXPECT_EQ(r.code, 1);
-  EXPECT_THAT(r.err, HasSubstr("pretrain is not implemented yet"));
-  EXPECT_TRUE(r.out.empty());
-  const auto gen = run("generate --model " + dir_.path().string() + " --prompt hi", dir_.path());
-  EXPECT_EQ(gen.code, 1);
-  EXPECT_EQ(run("predict --model /no/run", dir_.path()).code, 2);
+TEST_F(Cli, ModelCommandsCheckTheRunDirectory) {
+  const auto missing = cli_run("predict --model /no/run", dir_.path());
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("/no/run: run directory not found"));
+  // A folder without meta.yaml is not a run.
+  const auto not_run = cli_run("generate --model " + dir_.path().string() + " --prompt hi", dir_.path());
+  EXPECT_EQ(not_run.code, 2);
+  EXPECT_THAT(not_run.err, HasSubstr("meta.yaml: missing"));
 }
 
 TEST_F(Cli, TokenizerTrainEncodeDecodeRoundTrip) {
   const auto model = (dir_ / "tok.model").string();
-  const auto train = run("tokenizer train --config " + config_.string() + " --out " + model, dir_.path());
+  const auto train = cli_run("tokenizer train --config " + config_.string() + " --out " + model, dir_.path());
   ASSERT_EQ(train.code, 0) << train.err;
   ASSERT_TRUE(std::filesystem::exists(model));
   const std::string text = "the film was great.\nloved a boring scene.\n";
-  const auto enc = run("tokenizer encode --model " + model, dir_.path(), text);
+  const auto enc = cli_run("tokenizer encode --model " + model, dir_.path(), text);
   ASSERT_EQ(enc.code, 0) << enc.err;
   EXPECT_EQ(count_lines(enc.out), 2u);
-  const auto dec = run("tokenizer decode --model " + model, dir_.path(), enc.out);
+  const auto dec = cli_run("tokenizer decode --model " + model, dir_.path(), enc.out);
   ASSERT_EQ(dec.code, 0) << dec.err;
   EXPECT_EQ(dec.out, text);
-  const auto bad = run("tokenizer decode --model " + model, dir_.path(), "5 x 7\n");
+  const auto bad = cli_run("tokenizer decode --model " + model, dir_.path(), "5 x 7\n");
   EXPECT_EQ(bad.code, 2);
   EXPECT_THAT(bad.err, HasSubstr("<stdin>:1: not a token id: 'x'"));
-  EXPECT_EQ(run("tokenizer encode --model " + (dir_ / "none.model").string(), dir_.path()).code, 2);
+  EXPECT_EQ(cli_run("tokenizer encode --model " + (dir_ / "none.model").string(), dir_.path()).code, 2);
 }
 
 TEST_F(Cli, TokenizerEncodeSplitUsesTheCache) {
   const auto model = (dir_ / "tok.model").string();
-  ASSERT_EQ(run("tokenizer train --config " + config_.string() + " --out " + model, dir_.path()).code, 0);
+  ASSERT_EQ(cli_run("tokenizer train --config " + config_.string() + " --out " + model, dir_.path()).code, 0);
   const std::string cmd = "tokenizer encode --model " + model + " --config " + config_.string() + " --split train";
-  const auto first = run(cmd, dir_.path());
+  const auto first = cli_run(cmd, dir_.path());
   ASSERT_EQ(first.code, 0) << first.err;
   const auto a = nlohmann::json::parse(first.out);
   EXPECT_EQ(a["documents"], 200);
   EXPECT_FALSE(a["cache_hit"].get<bool>());
-  const auto b = nlohmann::json::parse(run(cmd, dir_.path()).out);
+  const auto b = nlohmann::json::parse(cli_run(cmd, dir_.path()).out);
   EXPECT_TRUE(b["cache_hit"].get<bool>());
   EXPECT_EQ(b["tokens"], a["tokens"]);
   EXPECT_TRUE(std::filesystem::exists(dir_ / "cache"));

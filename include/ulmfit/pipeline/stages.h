@@ -1,0 +1,86 @@
+#pragma once
+/// The pipeline's stages. pretrain, adapt and finetune share the one Learner;
+/// they differ in config, task and where their weights start.
+///
+///   auto runtime = util::resolve_runtime(cfg.device, cfg.precision, cfg.threads);
+///   pretrain(cfg, runtime, {.out = "runs/wt2"});
+///   adapt(cfg2, runtime, {.from = "runs/wt2", .out = "runs/imdb-lm"});
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ulmfit/config/config.h"
+#include "ulmfit/train/learner.h"
+#include "ulmfit/train/metrics.h"
+#include "ulmfit/util/system_info.h"
+
+namespace ulmfit::pipeline {
+
+struct StageOptions {
+  std::string from;        // parent run directory (adapt, finetune)
+  std::string out;         // run directory to write; empty = runs/<stage>-<time>
+  bool overwrite = false;  // replace a non-empty run directory
+};
+
+struct StageResult {
+  std::string run_dir;
+  train::FitSummary fit;
+};
+
+StageResult pretrain(const config::Config& cfg, const util::RuntimeInfo& runtime, const StageOptions& options);
+StageResult adapt(const config::Config& cfg, const util::RuntimeInfo& runtime, const StageOptions& options);
+StageResult finetune(const config::Config& cfg, const util::RuntimeInfo& runtime, const StageOptions& options);
+
+/// Where evaluate / predict read documents from.
+struct DataSpec {
+  std::string path;
+  std::string format;        // empty = the run's training format, else text
+  std::string text_column;   // empty = the run's
+  std::string label_column;  // empty = the run's
+  std::int64_t limit = 0;    // random subset of this many documents (seed 0); 0 = all
+};
+
+struct Evaluation {
+  std::string task;  // lm | classifier
+  std::size_t documents = 0;
+  train::Metrics metrics;  // lm: loss, perplexity; classifier: accuracy, macro_f1
+  std::vector<std::string> labels;
+  train::ClassificationReport report;  // classifier only
+  std::string to_json() const;
+  std::string to_table() const;
+};
+
+Evaluation evaluate(const std::string& run_dir, const DataSpec& data, const util::RuntimeInfo& runtime);
+
+/// Writes one JSON object per input document (label and class probabilities),
+/// in input order. `input`/`output` may be "-" for stdin/stdout.
+std::size_t predict(const std::string& run_dir, const std::string& input, const std::string& output,
+                    const DataSpec& format, int batch_size, const util::RuntimeInfo& runtime);
+
+struct GenerateOptions {
+  std::string prompt;
+  int max_tokens = 100;
+  double temperature = 1.0;
+  int top_k = 0;       // 0 = no cut
+  double top_p = 1.0;  // 1 = no cut
+  std::int64_t seed = 42;
+};
+
+/// The prompt followed by sampled text; stops early at a document boundary.
+std::string generate(const std::string& run_dir, const GenerateOptions& options, const util::RuntimeInfo& runtime);
+
+/// Keeps the smallest set of likeliest tokens whose probability reaches top_p
+/// and at most top_k of them, after temperature; returns probabilities [vocab].
+torch::Tensor sampling_distribution(const torch::Tensor& logits, double temperature, int top_k, double top_p);
+
+struct LrFindResult {
+  std::vector<std::pair<double, double>> curve;
+  double suggestion = 0;
+  std::string csv_path, svg_path;
+};
+
+/// fastai's LR range test on the config's task (a language model, or a
+/// classifier when data.train has labels and --from names an LM run).
+LrFindResult lr_find(const config::Config& cfg, const util::RuntimeInfo& runtime, const StageOptions& options);
+
+}  // namespace ulmfit::pipeline

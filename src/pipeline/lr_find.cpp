@@ -1,0 +1,116 @@
+// lr-find: fastai's LR range test, written as CSV and an SVG plot.
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "stage_support.h"
+#include "ulmfit/nn/model_factory.h"
+#include "ulmfit/pipeline/stages.h"
+#include "ulmfit/tasks/classification.h"
+#include "ulmfit/tasks/language_modeling.h"
+#include "ulmfit/text/corpus.h"
+#include "ulmfit/util/files.h"
+#include "ulmfit/util/log.h"
+
+namespace ulmfit::pipeline {
+namespace {
+
+std::string curve_csv(const std::vector<std::pair<double, double>>& curve) {
+  std::ostringstream out;
+  out.precision(8);
+  out << "lr,smoothed_loss\n";
+  for (const auto& [lr, loss] : curve) out << lr << "," << loss << "\n";
+  return out.str();
+}
+
+/// A log-x line plot of the curve with the suggestion marked.
+std::string curve_svg(const std::vector<std::pair<double, double>>& curve, double suggestion) {
+  const double w = 640, h = 400, left = 60, right = 20, top = 20, bottom = 50;
+  double lo = INFINITY, hi = -INFINITY;
+  for (const auto& p : curve) {
+    lo = std::min(lo, p.second);
+    hi = std::max(hi, p.second);
+  }
+  if (!(hi > lo)) hi = lo + 1;
+  const double x0 = std::log10(curve.front().first), x1 = std::log10(curve.back().first);
+  auto sx = [&](double lr) { return left + (std::log10(lr) - x0) / std::max(x1 - x0, 1e-12) * (w - left - right); };
+  auto sy = [&](double loss) { return top + (hi - loss) / (hi - lo) * (h - top - bottom); };
+  std::ostringstream svg;
+  svg.precision(5);
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << h << "\">\n"
+      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<polyline fill=\"none\" stroke=\"#1f77b4\" "
+      << "stroke-width=\"2\" points=\"";
+  for (const auto& [lr, loss] : curve) svg << sx(lr) << "," << sy(loss) << " ";
+  svg << "\"/>\n<line x1=\"" << sx(suggestion) << "\" y1=\"" << top << "\" x2=\"" << sx(suggestion) << "\" y2=\""
+      << h - bottom << "\" stroke=\"#d62728\" stroke-dasharray=\"4\"/>\n";
+  for (int e = static_cast<int>(std::ceil(x0)); e <= static_cast<int>(std::floor(x1)); ++e) {
+    svg << "<text x=\"" << sx(std::pow(10.0, e)) << "\" y=\"" << h - bottom + 20
+        << "\" font-size=\"12\" text-anchor=\"middle\">1e" << e << "</text>\n";
+  }
+  svg << "<text x=\"" << w / 2 << "\" y=\"" << h - 8 << "\" font-size=\"13\" text-anchor=\"middle\">learning rate "
+      << "(suggested " << suggestion << ")</text>\n<text x=\"14\" y=\"" << h / 2
+      << "\" font-size=\"13\" transform=\"rotate(-90 14 " << h / 2 << ")\" text-anchor=\"middle\">smoothed loss</text>\n"
+      << "<text x=\"" << left - 5 << "\" y=\"" << sy(hi) + 4 << "\" font-size=\"11\" text-anchor=\"end\">" << hi
+      << "</text>\n<text x=\"" << left - 5 << "\" y=\"" << sy(lo) << "\" font-size=\"11\" text-anchor=\"end\">" << lo
+      << "</text>\n</svg>\n";
+  return svg.str();
+}
+
+}  // namespace
+
+LrFindResult lr_find(const config::Config& given, const util::RuntimeInfo& runtime, const StageOptions& options) {
+  text::check_data_paths(given);
+  config::Config cfg = given;
+  std::optional<RunDir> parent;
+  if (!options.from.empty()) {
+    parent.emplace(detail::open_run(options.from, "lm", "lr-find --from"));
+    cfg.model = detail::inherit_architecture(given, parent->read_config(), options.from);
+  }
+  const auto device = detail::prepare_runtime(cfg, runtime);
+  const auto tokenizer =
+      parent ? text::Tokenizer::load(parent->file("tokenizer.model")) : detail::obtain_tokenizer(cfg, runtime);
+  const auto corpora = detail::load_corpora(cfg, tokenizer, runtime, cfg.data.train.labels);
+  const std::string out_dir = detail::output_dir(options.out, "lr-find");
+  std::filesystem::create_directories(out_dir);
+  auto fit = detail::fit_options(cfg, runtime, device, "lr-find", 1);
+
+  // Labelled training data means a classifier; otherwise a language model.
+  bool labelled = false;
+  for (std::size_t i = 0; i < corpora.train->size() && !labelled; ++i) labelled = corpora.train->label(i) >= 0;
+  std::vector<std::pair<double, double>> curve;
+  constexpr int kSteps = 100;
+  if (labelled) {
+    auto model = nn::make_classifier(cfg.model, cfg.train, tokenizer.vocab_size(),
+                                     static_cast<int64_t>(corpora.train->label_names().size()));
+    if (parent) parent->load_encoder_weights(*model->encoder, "model.pt");
+    model->to(device);
+    tasks::ClassificationOptions o;
+    o.batch_size = cfg.train.batch_size;
+    o.seed = static_cast<std::uint64_t>(cfg.seed);
+    o.bptt = cfg.train.bptt;
+    o.device = device;
+    tasks::ClassificationTask task(model, *corpora.train, nullptr, o);
+    curve = train::lr_range_test(task, fit, 1e-7, 10, kSteps);
+  } else {
+    auto model = nn::make_language_model(cfg.model, tokenizer.vocab_size());
+    if (parent) parent->load_weights(*model, "model.pt");
+    model->to(device);
+    tasks::LanguageModelingOptions o;
+    o.train_stream = {cfg.train.batch_size, cfg.train.bptt, false, static_cast<std::uint64_t>(cfg.seed), true};
+    o.ar = cfg.train.ar;
+    o.tar = cfg.train.tar;
+    o.device = device;
+    tasks::LanguageModelingTask task(model, *corpora.train, nullptr, o);
+    curve = train::lr_range_test(task, fit, 1e-7, 10, kSteps);
+  }
+  LrFindResult result;
+  result.curve = curve;
+  result.suggestion = train::suggest_lr(curve);
+  result.csv_path = (std::filesystem::path(out_dir) / "lr_find.csv").string();
+  result.svg_path = (std::filesystem::path(out_dir) / "lr_find.svg").string();
+  util::write_file_atomic(result.csv_path, curve_csv(curve));
+  if (!curve.empty()) util::write_file_atomic(result.svg_path, curve_svg(curve, result.suggestion));
+  return result;
+}
+
+}  // namespace ulmfit::pipeline

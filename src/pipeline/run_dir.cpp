@@ -1,0 +1,172 @@
+#include "ulmfit/pipeline/run_dir.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "ulmfit/config/loader.h"
+#include "ulmfit/util/error.h"
+#include "ulmfit/util/files.h"
+
+namespace ulmfit::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+std::string shape_text(const torch::Tensor& t) {
+  std::string s = "[";
+  for (int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
+  return s + "]";
+}
+
+/// LibTorch's Module::load replaces each tensor with whatever the file holds,
+/// whatever its shape: check every parameter and buffer first, so a run of
+/// another architecture or vocabulary fails by name instead of loading.
+void check_archive_fits(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& prefix,
+                        const std::string& path) {
+  auto check = [&](const std::string& name, const torch::Tensor& expected, bool buffer) {
+    torch::Tensor stored;
+    if (!archive.try_read(name, stored, buffer)) {
+      throw CheckpointError(path + ": has no " + prefix + name + "; was it written for another model?");
+    }
+    if (stored.sizes() != expected.sizes()) {
+      throw CheckpointError(path + ": " + prefix + name + " is " + shape_text(stored) + " in the file but " +
+                            shape_text(expected) + " in the model (another architecture or vocabulary)");
+    }
+  };
+  for (const auto& p : module.named_parameters(/*recurse=*/false)) check(p.key(), p.value(), false);
+  for (const auto& b : module.named_buffers(/*recurse=*/false)) check(b.key(), b.value(), true);
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive sub;
+    if (!archive.try_read(child.key(), sub)) {
+      throw CheckpointError(path + ": has no " + prefix + child.key() + "; was it written for another model?");
+    }
+    check_archive_fits(*child.value(), sub, prefix + child.key() + ".", path);
+  }
+}
+
+}  // namespace
+
+void save_module(torch::nn::Module& module, const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  module.save(archive);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  util::write_file_atomic(path, bytes.str());
+}
+
+void load_module(torch::nn::Module& module, const std::string& path, const std::string& submodule) {
+  if (!fs::is_regular_file(path)) throw CheckpointError(path + ": weights file not found");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw CheckpointError(path + ": corrupt or truncated weights file (" + first_line(e.what_without_backtrace()) + ")");
+  }
+  try {
+    torch::serialize::InputArchive sub;
+    if (!submodule.empty() && !archive.try_read(submodule, sub)) {
+      throw CheckpointError(path + ": holds no '" + submodule + "' weights");
+    }
+    auto& source = submodule.empty() ? archive : sub;
+    check_archive_fits(module, source, submodule.empty() ? "" : submodule + ".", path);
+    module.load(source);
+  } catch (const c10::Error& e) {
+    throw CheckpointError(path + ": weights do not fit this model (" + first_line(e.what_without_backtrace()) +
+                          "); was it written for another architecture or vocabulary?");
+  }
+}
+
+RunDir RunDir::create(const std::string& path, bool overwrite) {
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
+    if (!fs::is_directory(path)) throw UsageError(path + ": exists and is not a folder (--out)");
+    if (!fs::is_empty(path) && !overwrite) {
+      throw UsageError(path + ": run directory is not empty; pass --overwrite to replace it or choose another --out");
+    }
+  }
+  fs::create_directories(path, ec);
+  if (ec) throw RuntimeFailure(path + ": cannot create run directory: " + ec.message());
+  return RunDir(path);
+}
+
+RunDir RunDir::open(const std::string& path) {
+  if (!fs::is_directory(path)) throw CheckpointError(path + ": run directory not found");
+  RunDir run(path);
+  const std::string meta_path = run.file("meta.yaml");
+  if (!fs::is_regular_file(meta_path)) throw CheckpointError(meta_path + ": missing; is " + path + " a run directory?");
+  try {
+    const YAML::Node n = YAML::LoadFile(meta_path);
+    RunMeta& m = run.meta_;
+    m.format_version = n["format_version"].as<int>();
+    if (m.format_version > kRunFormatVersion) {
+      throw CheckpointError(meta_path + ": written by a newer ulmfit (run format " + std::to_string(m.format_version) +
+                            ", this build reads up to " + std::to_string(kRunFormatVersion) + "); upgrade ulmfit");
+    }
+    m.stage = n["stage"].as<std::string>();
+    m.task = n["task"].as<std::string>();
+    m.parent = n["parent"] ? n["parent"].as<std::string>() : "";
+    m.backbone = n["backbone"].as<std::string>();
+    m.vocab_size = n["vocab_size"].as<std::int64_t>();
+    if (n["labels"]) m.labels = n["labels"].as<std::vector<std::string>>();
+    m.libtorch = n["libtorch"] ? n["libtorch"].as<std::string>() : "";
+    m.created = n["created"] ? n["created"].as<std::string>() : "";
+  } catch (const YAML::Exception& e) {
+    throw CheckpointError(meta_path + ": unreadable run metadata (" + e.msg + ")");
+  }
+  return run;
+}
+
+std::string RunDir::file(const std::string& name) const { return (fs::path(path_) / name).string(); }
+
+void RunDir::write_config(const config::Config& cfg) const {
+  util::write_file_atomic(file("config.yaml"), config::dump_config(cfg));
+}
+
+config::Config RunDir::read_config() const {
+  try {
+    return config::load_config(file("config.yaml"));
+  } catch (const ConfigError& e) {
+    throw CheckpointError(std::string(e.what()) + " (in the run directory)");
+  }
+}
+
+void RunDir::write_meta(const RunMeta& meta) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "format_version" << YAML::Value << meta.format_version;
+  out << YAML::Key << "stage" << YAML::Value << meta.stage;
+  out << YAML::Key << "task" << YAML::Value << meta.task;
+  out << YAML::Key << "parent" << YAML::Value << meta.parent;
+  out << YAML::Key << "backbone" << YAML::Value << meta.backbone;
+  out << YAML::Key << "vocab_size" << YAML::Value << meta.vocab_size;
+  out << YAML::Key << "labels" << YAML::Value << YAML::Flow << meta.labels;
+  out << YAML::Key << "libtorch" << YAML::Value << meta.libtorch;
+  out << YAML::Key << "ulmfit" << YAML::Value << ULMFIT_VERSION;
+  out << YAML::Key << "created" << YAML::Value << meta.created;
+  out << YAML::EndMap;
+  util::write_file_atomic(file("meta.yaml"), std::string(out.c_str()) + "\n");
+  meta_ = meta;
+}
+
+void RunDir::append_metrics(const std::string& json_line) const {
+  std::ofstream out(file("metrics.jsonl"), std::ios::app);
+  out << json_line << "\n";
+  if (!out) throw RuntimeFailure(file("metrics.jsonl") + ": cannot append");
+}
+
+void RunDir::save_weights(torch::nn::Module& module, const std::string& name) const { save_module(module, file(name)); }
+
+void RunDir::load_weights(torch::nn::Module& module, const std::string& name) const { load_module(module, file(name)); }
+
+void RunDir::load_encoder_weights(torch::nn::Module& encoder, const std::string& name) const {
+  load_module(encoder, file(name), "encoder");
+}
+
+}  // namespace ulmfit::pipeline

@@ -1,0 +1,163 @@
+#include "stage_support.h"
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <sstream>
+
+#include "ulmfit/text/corpus.h"
+#include "ulmfit/text/lm_stream.h"
+#include "ulmfit/util/error.h"
+#include "ulmfit/util/log.h"
+
+namespace ulmfit::pipeline::detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string utc_now(const char* format) {
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, format, &tm);
+  return buf;
+}
+
+}  // namespace
+
+torch::Device prepare_runtime(const config::Config& cfg, const util::RuntimeInfo& runtime) {
+  torch::manual_seed(static_cast<std::uint64_t>(cfg.seed));
+  return torch::Device(runtime.device);
+}
+
+text::TokenCacheOptions cache_options(const config::Config& cfg, const util::RuntimeInfo& runtime) {
+  return {cfg.data.cache_dir, true, runtime.threads, static_cast<std::uint64_t>(cfg.seed)};
+}
+
+text::Tokenizer obtain_tokenizer(const config::Config& cfg, const util::RuntimeInfo& runtime) {
+  if (!cfg.tokenizer.path.empty()) return text::Tokenizer::load(cfg.tokenizer.path);
+  const auto start = std::chrono::steady_clock::now();
+  text::Corpus corpus = text::read_corpus(cfg.data.train, {}, static_cast<std::uint64_t>(cfg.seed));
+  std::vector<std::string> docs;
+  docs.reserve(corpus.documents.size());
+  for (auto& d : corpus.documents) docs.push_back(std::move(d.text));
+  log::info("training a " + std::to_string(cfg.tokenizer.vocab_size) + "-piece " + cfg.tokenizer.model_type +
+            " tokenizer on " + std::to_string(docs.size()) + " documents");
+  auto tok = text::Tokenizer::train(cfg.tokenizer, docs, runtime.threads);
+  log::info("tokenizer trained in " +
+            std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()).substr(0, 5) +
+            " s");
+  return tok;
+}
+
+Corpora load_corpora(const config::Config& cfg, const text::Tokenizer& tokenizer, const util::RuntimeInfo& runtime,
+                     const std::vector<std::string>& fixed_labels) {
+  if (!cfg.data.train.given()) throw ConfigError(cfg.where("data.train.path") + ": no training data given");
+  const auto cache = cache_options(cfg, runtime);
+  Corpora c;
+  auto train = text::load_tokenized(cfg.data.train, tokenizer, cache, fixed_labels);
+  const auto& labels = fixed_labels.empty() ? train.label_names() : fixed_labels;
+  if (cfg.data.valid.given()) {
+    c.valid = text::load_tokenized(cfg.data.valid, tokenizer, cache, labels);
+    c.train = std::move(train);
+  } else if (cfg.data.valid_split > 0) {
+    const auto order = text::epoch_permutation(train.size(), static_cast<std::uint64_t>(cfg.seed) ^ 0x7a11dULL, 0);
+    const auto held = static_cast<std::size_t>(static_cast<double>(train.size()) * cfg.data.valid_split);
+    if (held == 0 || held >= train.size()) throw ConfigError(cfg.where("data.valid_split") + ": leaves no documents on one side");
+    std::vector<std::size_t> valid_idx(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(held));
+    std::vector<std::size_t> train_idx(order.begin() + static_cast<std::ptrdiff_t>(held), order.end());
+    std::sort(valid_idx.begin(), valid_idx.end());
+    std::sort(train_idx.begin(), train_idx.end());
+    c.valid = train.subset(valid_idx);
+    c.train = train.subset(train_idx);
+    log::info("held out " + std::to_string(held) + " of " + std::to_string(train.size()) +
+              " training documents to validate (data.valid_split)");
+  } else {
+    c.train = std::move(train);
+  }
+  return c;
+}
+
+train::FitOptions fit_options(const config::Config& cfg, const util::RuntimeInfo& runtime, const torch::Device& device,
+                              const std::string& stage, std::size_t groups) {
+  train::FitOptions o;
+  o.stage = stage;
+  o.epochs = cfg.train.epochs;
+  o.lr = cfg.train.lr;
+  o.stage_lrs = cfg.train.stage_lrs;
+  o.discriminative_factor = cfg.train.discriminative_factor;
+  o.schedule = cfg.train.schedule;
+  o.optimizer = cfg.train.optimizer;
+  o.clip_grad = cfg.train.clip_grad;
+  o.freeze_plan = train::freeze_plan_from(cfg.train, groups);
+  o.patience = cfg.train.patience;
+  o.precision = runtime.precision;
+  o.device = device;
+  return o;
+}
+
+train::FitSummary fit_into_run(train::Task& task, const train::FitOptions& options, RunDir& run) {
+  auto model = task.model();
+  train::FitCallbacks callbacks;
+  callbacks.metrics = [&run](const std::string& line) { run.append_metrics(line); };
+  callbacks.save_best = [&run, model] { run.save_weights(*model, "model.pt"); };
+  callbacks.save_state = [&run, model](int epoch) {
+    run.save_weights(*model, "state/model.pt");
+    util::write_file_atomic(run.file("state/progress.yaml"), "epoch_done: " + std::to_string(epoch + 1) + "\n");
+  };
+  train::Learner learner(task, options, callbacks);
+  auto summary = learner.fit();
+  if (summary.best_epoch < 0) run.save_weights(*model, "model.pt");
+  return summary;
+}
+
+config::ModelConfig inherit_architecture(const config::Config& cfg, const config::Config& parent,
+                                         const std::string& parent_dir) {
+  config::ModelConfig model = cfg.model;
+  auto take = [&](const char* key, auto& mine, const auto& theirs) {
+    const std::string path = std::string("model.") + key;
+    if (mine != theirs && cfg.locations.count(path)) {
+      std::ostringstream message;
+      message << cfg.where(path) << ": is " << mine << " but " << parent_dir << " was trained with " << theirs
+              << "; remove the key to inherit the parent's architecture";
+      throw CheckpointError(message.str());
+    }
+    mine = theirs;
+  };
+  take("backbone", model.backbone, parent.model.backbone);
+  take("emb_size", model.emb_size, parent.model.emb_size);
+  take("hidden_size", model.hidden_size, parent.model.hidden_size);
+  take("layers", model.layers, parent.model.layers);
+  return model;
+}
+
+std::string output_dir(const std::string& out, const std::string& stage) {
+  if (!out.empty()) return out;
+  return (fs::path("runs") / (stage + "-" + utc_now("%Y%m%d-%H%M%S"))).string();
+}
+
+RunMeta make_meta(const std::string& stage, const std::string& task, const std::string& parent,
+                  const config::Config& cfg, std::int64_t vocab_size, std::vector<std::string> labels) {
+  RunMeta m;
+  m.stage = stage;
+  m.task = task;
+  m.parent = parent;
+  m.backbone = cfg.model.backbone;
+  m.vocab_size = vocab_size;
+  m.labels = std::move(labels);
+  m.libtorch = TORCH_VERSION;
+  m.created = utc_now("%Y-%m-%dT%H:%M:%SZ");
+  return m;
+}
+
+RunDir open_run(const std::string& path, const std::string& expected_task, const std::string& purpose) {
+  RunDir run = RunDir::open(path);
+  if (run.meta().task != expected_task) {
+    throw CheckpointError(path + ": is a " + run.meta().task + " run, but " + purpose + " needs a " +
+                          (expected_task == "lm" ? "language model" : "classifier") + " run");
+  }
+  return run;
+}
+
+}  // namespace ulmfit::pipeline::detail

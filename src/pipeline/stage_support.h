@@ -1,0 +1,57 @@
+#pragma once
+// Pieces the stages share: device and seeding, tokenizer and corpora, fit
+// options from the config, and a run directory's model. Internal to pipeline.
+#include <torch/torch.h>
+
+#include <optional>
+#include <string>
+
+#include "ulmfit/config/config.h"
+#include "ulmfit/nn/heads.h"
+#include "ulmfit/pipeline/run_dir.h"
+#include "ulmfit/text/token_cache.h"
+#include "ulmfit/text/tokenizer.h"
+#include "ulmfit/train/learner.h"
+#include "ulmfit/util/system_info.h"
+
+namespace ulmfit::pipeline::detail {
+
+/// Seeds LibTorch and returns the device to use.
+torch::Device prepare_runtime(const config::Config& cfg, const util::RuntimeInfo& runtime);
+
+text::TokenCacheOptions cache_options(const config::Config& cfg, const util::RuntimeInfo& runtime);
+
+/// The config's tokenizer.path, else one trained on data.train.
+text::Tokenizer obtain_tokenizer(const config::Config& cfg, const util::RuntimeInfo& runtime);
+
+struct Corpora {
+  std::optional<text::TokenizedCorpus> train;
+  std::optional<text::TokenizedCorpus> valid;
+};
+
+/// data.train and data.valid (or a data.valid_split share held out of train).
+Corpora load_corpora(const config::Config& cfg, const text::Tokenizer& tokenizer,
+                     const util::RuntimeInfo& runtime, const std::vector<std::string>& fixed_labels = {});
+
+train::FitOptions fit_options(const config::Config& cfg, const util::RuntimeInfo& runtime,
+                              const torch::Device& device, const std::string& stage, std::size_t groups);
+
+/// Runs the Learner, keeping the best weights as model.pt (the last ones when
+/// nothing was evaluated) and the epoch's state under state/.
+train::FitSummary fit_into_run(train::Task& task, const train::FitOptions& options, RunDir& run);
+
+/// The parent's architecture, unless the config sets a size explicitly to a
+/// different value (then CheckpointError naming the key).
+config::ModelConfig inherit_architecture(const config::Config& cfg, const config::Config& parent,
+                                         const std::string& parent_dir);
+
+/// runs/<stage>-<YYYYmmdd-HHMMSS> when `out` is empty.
+std::string output_dir(const std::string& out, const std::string& stage);
+
+RunMeta make_meta(const std::string& stage, const std::string& task, const std::string& parent,
+                  const config::Config& cfg, std::int64_t vocab_size, std::vector<std::string> labels);
+
+/// A run's config, checked to hold a model of the given task.
+RunDir open_run(const std::string& path, const std::string& expected_task, const std::string& purpose);
+
+}  // namespace ulmfit::pipeline::detail

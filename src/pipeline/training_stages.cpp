@@ -1,0 +1,115 @@
+// pretrain, adapt and finetune: the same Learner on different tasks and starts.
+#include "stage_support.h"
+#include "ulmfit/nn/model_factory.h"
+#include "ulmfit/pipeline/stages.h"
+#include "ulmfit/tasks/classification.h"
+#include "ulmfit/tasks/language_modeling.h"
+#include "ulmfit/text/corpus.h"
+#include "ulmfit/util/error.h"
+#include "ulmfit/util/log.h"
+
+namespace ulmfit::pipeline {
+namespace {
+
+tasks::LanguageModelingOptions lm_options(const config::Config& cfg, const torch::Device& device) {
+  tasks::LanguageModelingOptions o;
+  o.train_stream = {cfg.train.batch_size, cfg.train.bptt, cfg.train.variable_bptt,
+                    static_cast<std::uint64_t>(cfg.seed), true};
+  o.eval_batch_size = cfg.train.batch_size;
+  o.eval_bptt = cfg.train.bptt;
+  o.ar = cfg.train.ar;
+  o.tar = cfg.train.tar;
+  o.device = device;
+  return o;
+}
+
+/// Trains a language model that starts from `model` (fresh or loaded).
+StageResult train_language_model(const std::string& stage, const config::Config& cfg, const util::RuntimeInfo& runtime,
+                                 const torch::Device& device, RunDir& run, const text::Tokenizer& tokenizer,
+                                 nn::LanguageModel model) {
+  const auto corpora = detail::load_corpora(cfg, tokenizer, runtime);
+  model->to(device);
+  tasks::LanguageModelingTask task(model, *corpora.train, corpora.valid ? &*corpora.valid : nullptr,
+                                   lm_options(cfg, device));
+  const auto options = detail::fit_options(cfg, runtime, device, stage, model->layer_groups().size());
+  StageResult result;
+  result.run_dir = run.path();
+  result.fit = detail::fit_into_run(task, options, run);
+  return result;
+}
+
+}  // namespace
+
+StageResult pretrain(const config::Config& cfg, const util::RuntimeInfo& runtime, const StageOptions& options) {
+  text::check_data_paths(cfg);
+  const auto device = detail::prepare_runtime(cfg, runtime);
+  RunDir run = RunDir::create(detail::output_dir(options.out, "pretrain"), options.overwrite);
+  log::info("pretrain: writing " + run.path());
+  run.write_config(cfg);
+  const auto tokenizer = detail::obtain_tokenizer(cfg, runtime);
+  tokenizer.save(run.file("tokenizer.model"));
+  auto model = nn::make_language_model(cfg.model, tokenizer.vocab_size());
+  run.write_meta(detail::make_meta("pretrain", "lm", "", cfg, tokenizer.vocab_size(), {}));
+  return train_language_model("pretrain", cfg, runtime, device, run, tokenizer, model);
+}
+
+StageResult adapt(const config::Config& given, const util::RuntimeInfo& runtime, const StageOptions& options) {
+  text::check_data_paths(given);
+  RunDir parent = detail::open_run(options.from, "lm", "adapt");
+  const auto parent_cfg = parent.read_config();
+  config::Config cfg = given;
+  cfg.model = detail::inherit_architecture(given, parent_cfg, options.from);
+  const auto device = detail::prepare_runtime(cfg, runtime);
+  const auto tokenizer = text::Tokenizer::load(parent.file("tokenizer.model"));
+  auto model = nn::make_language_model(cfg.model, tokenizer.vocab_size());
+  parent.load_weights(*model, "model.pt");
+  RunDir run = RunDir::create(detail::output_dir(options.out, "adapt"), options.overwrite);
+  log::info("adapt: " + options.from + " -> " + run.path());
+  run.write_config(cfg);
+  tokenizer.save(run.file("tokenizer.model"));
+  run.write_meta(detail::make_meta("adapt", "lm", options.from, cfg, tokenizer.vocab_size(), {}));
+  return train_language_model("adapt", cfg, runtime, device, run, tokenizer, model);
+}
+
+StageResult finetune(const config::Config& given, const util::RuntimeInfo& runtime, const StageOptions& options) {
+  text::check_data_paths(given);
+  config::Config cfg = given;
+  std::optional<RunDir> parent;
+  if (!options.from.empty()) {
+    parent.emplace(detail::open_run(options.from, "lm", "finetune --from"));
+    cfg.model = detail::inherit_architecture(given, parent->read_config(), options.from);
+  }
+  const auto device = detail::prepare_runtime(cfg, runtime);
+  // From scratch, the tokenizer is trained on the task's own text: the baseline.
+  const auto tokenizer = parent ? text::Tokenizer::load(parent->file("tokenizer.model"))
+                                : detail::obtain_tokenizer(cfg, runtime);
+  const auto corpora = detail::load_corpora(cfg, tokenizer, runtime, cfg.data.train.labels);
+  const auto& labels = corpora.train->label_names();
+  if (labels.size() < 2) {
+    throw DataError(cfg.where("data.train.path") + ": a classifier needs at least two labels, found " +
+                    std::to_string(labels.size()));
+  }
+  auto model = nn::make_classifier(cfg.model, cfg.train, tokenizer.vocab_size(), static_cast<int64_t>(labels.size()));
+  if (parent) parent->load_encoder_weights(*model->encoder, "model.pt");
+  RunDir run = RunDir::create(detail::output_dir(options.out, "finetune"), options.overwrite);
+  log::info(std::string("finetune: ") + (parent ? options.from + " -> " : "from scratch -> ") + run.path() + ", " +
+            std::to_string(labels.size()) + " classes, " + std::to_string(corpora.train->size()) + " documents");
+  run.write_config(cfg);
+  tokenizer.save(run.file("tokenizer.model"));
+  run.write_meta(detail::make_meta("finetune", "classifier", options.from, cfg, tokenizer.vocab_size(), labels));
+  model->to(device);
+  tasks::ClassificationOptions task_options;
+  task_options.batch_size = cfg.train.batch_size;
+  task_options.eval_batch_size = cfg.train.batch_size * 2;
+  task_options.seed = static_cast<std::uint64_t>(cfg.seed);
+  task_options.bptt = cfg.train.bptt;
+  task_options.device = device;
+  tasks::ClassificationTask task(model, *corpora.train, corpora.valid ? &*corpora.valid : nullptr, task_options);
+  const auto fit = detail::fit_options(cfg, runtime, device, "finetune", model->layer_groups().size());
+  StageResult result;
+  result.run_dir = run.path();
+  result.fit = detail::fit_into_run(task, fit, run);
+  return result;
+}
+
+}  // namespace ulmfit::pipeline

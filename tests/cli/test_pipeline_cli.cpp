@@ -1,0 +1,133 @@
+// The whole pipeline through the CLI on tiny data: pretrain -> adapt ->
+// finetune -> evaluate -> predict -> generate, with exit codes and outputs.
+#include <nlohmann/json.hpp>
+
+#include "../test_helpers.h"
+#include "cli_runner.h"
+#include "ulmfit/util/files.h"
+
+namespace ulmfit {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::write_file;
+
+class CliPipeline : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::setenv("ULMFIT_TINY_DATA", dir_.path().c_str(), 1);
+    std::string general, valid, domain;
+    for (const auto& d : testing::tiny_documents(120, 1)) general += d + "\n";
+    for (const auto& d : testing::tiny_documents(20, 2)) valid += d + "\n";
+    for (const auto& d : testing::tiny_documents(60, 3)) domain += d + "\n";
+    write_file(dir_ / "general.txt", general);
+    write_file(dir_ / "general-valid.txt", valid);
+    write_file(dir_ / "domain.txt", domain);
+    // Separable labels: "loved"/"great" reviews are pos, "hated"/"boring" neg.
+    std::string csv = "text,label\n";
+    for (int i = 0; i < 40; ++i) {
+      csv += i % 2 ? "\"the film was great, loved the music\",pos\n" : "\"the plot was boring, hated the acting\",neg\n";
+    }
+    write_file(dir_ / "labelled.csv", csv);
+    write_file(dir_ / "inputs.txt", "the film was great, loved the music\nthe plot was boring, hated the acting\n");
+  }
+  std::string cfg(const std::string& name) const { return std::string(ULMFIT_SOURCE_DIR) + "/configs/" + name; }
+  std::string run(const std::string& name) const { return (dir_ / name).string(); }
+  testing::TempDir dir_;
+};
+
+TEST_F(CliPipeline, PretrainAdaptFinetuneEvaluatePredictGenerate) {
+  const auto lm = cli_run("pretrain --config " + cfg("tiny-lm.yaml") + " --out " + run("lm"), dir_.path());
+  ASSERT_EQ(lm.code, 0) << lm.err;
+  EXPECT_EQ(lm.out, run("lm") + "\n");
+  for (const char* f : {"config.yaml", "meta.yaml", "tokenizer.model", "model.pt", "metrics.jsonl", "state/model.pt"}) {
+    EXPECT_TRUE(std::filesystem::exists(dir_ / "lm" / f)) << f;
+  }
+  // A run directory is never overwritten by accident.
+  const auto again = cli_run("pretrain --config " + cfg("tiny-lm.yaml") + " --out " + run("lm"), dir_.path());
+  EXPECT_EQ(again.code, 2);
+  EXPECT_THAT(again.err, HasSubstr("not empty; pass --overwrite"));
+
+  const auto adapted = cli_run("adapt --config " + cfg("tiny-adapt.yaml") + " --from " + run("lm") + " --out " + run("adapted"), dir_.path());
+  ASSERT_EQ(adapted.code, 0) << adapted.err;
+  EXPECT_THAT(adapted.err, HasSubstr("train the top 1 of 3 layer groups"));
+
+  const auto clf = cli_run("finetune --config " + cfg("tiny-classifier.yaml") + " --from " + run("adapted") + " --out " + run("clf"), dir_.path());
+  ASSERT_EQ(clf.code, 0) << clf.err;
+  EXPECT_THAT(util::read_file(dir_ / "clf/meta.yaml"), HasSubstr("labels: [neg, pos]"));
+
+  const auto eval = cli_run("evaluate --model " + run("clf") + " --data " + run("labelled.csv") + " --json", dir_.path());
+  ASSERT_EQ(eval.code, 0) << eval.err;
+  const auto report = nlohmann::json::parse(eval.out);
+  EXPECT_EQ(report["documents"], 40);
+  EXPECT_GE(report["accuracy"].get<double>(), 0.0);
+  const auto table = cli_run("evaluate --model " + run("clf") + " --data " + run("labelled.csv"), dir_.path());
+  EXPECT_THAT(table.out, HasSubstr("macro-F1"));
+  EXPECT_THAT(table.out, HasSubstr("confusion"));
+
+  // predict's labels agree with evaluate's confusion matrix on the same data.
+  const auto pred = cli_run("predict --model " + run("clf") + " --format csv --input " + run("labelled.csv"), dir_.path());
+  ASSERT_EQ(pred.code, 0) << pred.err;
+  std::map<std::string, int> predicted;
+  std::istringstream lines(pred.out);
+  int count = 0;
+  for (std::string line; std::getline(lines, line); ++count) {
+    const auto j = nlohmann::json::parse(line);
+    predicted[j["label"]]++;
+    EXPECT_NEAR(j["probabilities"]["neg"].get<double>() + j["probabilities"]["pos"].get<double>(), 1.0, 1e-5);
+  }
+  EXPECT_EQ(count, 40);
+  const auto confusion = report["confusion"];
+  EXPECT_EQ(predicted["neg"], confusion[0][0].get<int>() + confusion[1][0].get<int>());
+  EXPECT_EQ(predicted["pos"], confusion[0][1].get<int>() + confusion[1][1].get<int>());
+  const auto stdin_pred = cli_run("predict --model " + run("clf"), dir_.path(), "one line\n\nthird line\n");
+  ASSERT_EQ(stdin_pred.code, 0) << stdin_pred.err;
+  EXPECT_EQ(std::count(stdin_pred.out.begin(), stdin_pred.out.end(), '\n'), 3);
+
+  const auto gen = cli_run("generate --model " + run("adapted") + " --prompt 'the film' --max-tokens 12 --seed 3", dir_.path());
+  ASSERT_EQ(gen.code, 0) << gen.err;
+  EXPECT_EQ(gen.out.rfind("the film", 0), 0u) << gen.out;
+  EXPECT_EQ(cli_run("generate --model " + run("adapted") + " --prompt 'the film' --max-tokens 12 --seed 3", dir_.path()).out, gen.out);
+
+  const auto lm_eval = cli_run("evaluate --model " + run("lm") + " --data " + run("general-valid.txt") + " --json", dir_.path());
+  ASSERT_EQ(lm_eval.code, 0) << lm_eval.err;
+  EXPECT_GT(nlohmann::json::parse(lm_eval.out)["perplexity"].get<double>(), 1.0);
+
+  // Wrong kinds of run are clear errors.
+  EXPECT_EQ(cli_run("predict --model " + run("lm"), dir_.path()).code, 2);
+  EXPECT_EQ(cli_run("generate --model " + run("clf") + " --prompt x", dir_.path()).code, 2);
+  const auto wrong_from = cli_run("adapt --config " + cfg("tiny-adapt.yaml") + " --from " + run("clf") + " --out " + run("x"), dir_.path());
+  EXPECT_EQ(wrong_from.code, 2);
+  EXPECT_THAT(wrong_from.err, HasSubstr("is a classifier run"));
+}
+
+TEST_F(CliPipeline, FinetuneFromScratchAndLrFind) {
+  const auto clf = cli_run("finetune --config " + cfg("tiny-classifier.yaml") + " --out " + run("scratch"), dir_.path());
+  ASSERT_EQ(clf.code, 0) << clf.err;
+  EXPECT_THAT(clf.err, HasSubstr("from scratch"));
+  const auto lr = cli_run("lr-find --config " + cfg("tiny-lm.yaml") + " --out " + run("lrf"), dir_.path());
+  ASSERT_EQ(lr.code, 0) << lr.err;
+  EXPECT_THAT(lr.out, HasSubstr("suggested lr"));
+  EXPECT_THAT(util::read_file(dir_ / "lrf/lr_find.csv"), HasSubstr("lr,smoothed_loss\n"));
+  EXPECT_THAT(util::read_file(dir_ / "lrf/lr_find.svg"), HasSubstr("<svg"));
+}
+
+TEST_F(CliPipeline, SameSeedSameLosses) {
+  ASSERT_EQ(cli_run("pretrain --config " + cfg("tiny-lm.yaml") + " --out " + run("a"), dir_.path()).code, 0);
+  ASSERT_EQ(cli_run("pretrain --config " + cfg("tiny-lm.yaml") + " --out " + run("b"), dir_.path()).code, 0);
+  auto losses = [](const std::string& metrics) {
+    std::vector<double> out;
+    std::istringstream in(metrics);
+    for (std::string line; std::getline(in, line);) {
+      const auto j = nlohmann::json::parse(line);
+      if (j.contains("loss")) out.push_back(j["loss"]);
+    }
+    return out;
+  };
+  const auto a = losses(util::read_file(dir_ / "a/metrics.jsonl"));
+  EXPECT_FALSE(a.empty());
+  EXPECT_EQ(a, losses(util::read_file(dir_ / "b/metrics.jsonl")));
+}
+
+}  // namespace
+}  // namespace ulmfit
