@@ -60,15 +60,11 @@ std::string curve_svg(const std::vector<std::pair<double, double>>& curve, doubl
 
 LrFindResult lr_find(const config::Config& given, const util::RuntimeInfo& runtime, const StageOptions& options) {
   text::check_data_paths(given);
-  config::Config cfg = given;
-  std::optional<RunDir> parent;
-  if (!options.from.empty()) {
-    parent.emplace(detail::open_run(options.from, "lm", "lr-find --from"));
-    cfg.model = detail::inherit_architecture(given, parent->read_config(), options.from);
-  }
+  auto start = detail::start_point(given, options.from, "lr-find --from", runtime);
+  const auto& cfg = start.cfg;
+  const auto& tokenizer = start.tokenizer;
+  auto& parent = start.parent;
   const auto device = detail::prepare_runtime(cfg, runtime);
-  const auto tokenizer =
-      parent ? text::Tokenizer::load(parent->file("tokenizer.model")) : detail::obtain_tokenizer(cfg, runtime);
   const auto corpora = detail::load_corpora(cfg, tokenizer, runtime, cfg.data.train.labels);
   const std::string out_dir = detail::output_dir(options.out, "lr-find");
   std::filesystem::create_directories(out_dir);

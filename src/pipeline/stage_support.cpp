@@ -8,6 +8,7 @@
 #include "ulmfit/text/corpus.h"
 #include "ulmfit/text/lm_stream.h"
 #include "ulmfit/util/error.h"
+#include "ulmfit/util/files.h"
 #include "ulmfit/util/log.h"
 
 namespace ulmfit::pipeline::detail {
@@ -92,6 +93,7 @@ train::FitOptions fit_options(const config::Config& cfg, const util::RuntimeInfo
   o.clip_grad = cfg.train.clip_grad;
   o.freeze_plan = train::freeze_plan_from(cfg.train, groups);
   o.patience = cfg.train.patience;
+  o.monitor = cfg.train.monitor;
   o.precision = runtime.precision;
   o.device = device;
   return o;
@@ -102,8 +104,13 @@ train::FitSummary fit_into_run(train::Task& task, const train::FitOptions& optio
   train::FitCallbacks callbacks;
   callbacks.metrics = [&run](const std::string& line) { run.append_metrics(line); };
   callbacks.save_best = [&run, model] { run.save_weights(*model, "model.pt"); };
-  callbacks.save_state = [&run, model](int epoch) {
+  callbacks.save_state = [&run, model](int epoch, torch::optim::Optimizer& optimizer) {
     run.save_weights(*model, "state/model.pt");
+    torch::serialize::OutputArchive archive;
+    optimizer.save(archive);
+    std::ostringstream bytes;
+    archive.save_to(bytes);
+    util::write_file_atomic(run.file("state/optimizer.pt"), bytes.str());
     util::write_file_atomic(run.file("state/progress.yaml"), "epoch_done: " + std::to_string(epoch + 1) + "\n");
   };
   train::Learner learner(task, options, callbacks);
@@ -130,6 +137,19 @@ config::ModelConfig inherit_architecture(const config::Config& cfg, const config
   take("hidden_size", model.hidden_size, parent.model.hidden_size);
   take("layers", model.layers, parent.model.layers);
   return model;
+}
+
+StartPoint start_point(const config::Config& given, const std::string& from, const std::string& purpose,
+                       const util::RuntimeInfo& runtime) {
+  if (from.empty()) {
+    // From scratch the tokenizer is trained on the task's own text: the baseline.
+    return {given, std::nullopt, obtain_tokenizer(given, runtime)};
+  }
+  RunDir parent = open_run(from, "lm", purpose);
+  config::Config cfg = given;
+  cfg.model = inherit_architecture(given, parent.read_config(), from);
+  auto tokenizer = text::Tokenizer::load(parent.file("tokenizer.model"));
+  return {std::move(cfg), std::move(parent), std::move(tokenizer)};
 }
 
 std::string output_dir(const std::string& out, const std::string& stage) {

@@ -45,6 +45,16 @@ train::FitSummary fit_into_run(train::Task& task, const train::FitOptions& optio
 config::ModelConfig inherit_architecture(const config::Config& cfg, const config::Config& parent,
                                          const std::string& parent_dir);
 
+/// Where a classifier (or LR test) starts: an LM run's tokenizer, encoder and
+/// architecture when `from` is given, else a tokenizer trained on data.train.
+struct StartPoint {
+  config::Config cfg;
+  std::optional<RunDir> parent;
+  text::Tokenizer tokenizer;
+};
+StartPoint start_point(const config::Config& given, const std::string& from, const std::string& purpose,
+                       const util::RuntimeInfo& runtime);
+
 /// runs/<stage>-<YYYYmmdd-HHMMSS> when `out` is empty.
 std::string output_dir(const std::string& out, const std::string& stage);
 

@@ -73,16 +73,11 @@ StageResult adapt(const config::Config& given, const util::RuntimeInfo& runtime,
 
 StageResult finetune(const config::Config& given, const util::RuntimeInfo& runtime, const StageOptions& options) {
   text::check_data_paths(given);
-  config::Config cfg = given;
-  std::optional<RunDir> parent;
-  if (!options.from.empty()) {
-    parent.emplace(detail::open_run(options.from, "lm", "finetune --from"));
-    cfg.model = detail::inherit_architecture(given, parent->read_config(), options.from);
-  }
+  auto start = detail::start_point(given, options.from, "finetune --from", runtime);
+  const auto& cfg = start.cfg;
+  const auto& tokenizer = start.tokenizer;
+  auto& parent = start.parent;
   const auto device = detail::prepare_runtime(cfg, runtime);
-  // From scratch, the tokenizer is trained on the task's own text: the baseline.
-  const auto tokenizer = parent ? text::Tokenizer::load(parent->file("tokenizer.model"))
-                                : detail::obtain_tokenizer(cfg, runtime);
   const auto corpora = detail::load_corpora(cfg, tokenizer, runtime, cfg.data.train.labels);
   const auto& labels = corpora.train->label_names();
   if (labels.size() < 2) {

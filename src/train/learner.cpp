@@ -17,26 +17,23 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+template <class Optimizer, class Options>
+std::unique_ptr<torch::optim::Optimizer> build_optimizer(const std::vector<nn::ParameterGroup>& groups,
+                                                         const config::OptimizerConfig& cfg) {
+  const auto options = Options(1e-3)
+                           .betas(std::make_tuple(cfg.betas.at(0), cfg.betas.at(1)))
+                           .eps(cfg.eps)
+                           .weight_decay(cfg.weight_decay);
+  std::vector<torch::optim::OptimizerParamGroup> param_groups;
+  for (const auto& g : groups) param_groups.emplace_back(g, std::make_unique<Options>(options));
+  return std::make_unique<Optimizer>(param_groups, options);
+}
+
+/// One parameter group per layer group, so each can get its own LR.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<nn::ParameterGroup>& groups,
                                                         const config::OptimizerConfig& cfg) {
-  const auto betas = std::make_tuple(cfg.betas.at(0), cfg.betas.at(1));
-  std::vector<torch::optim::OptimizerParamGroup> param_groups;
-  if (cfg.name == "adamw") {
-    for (const auto& g : groups) {
-      param_groups.emplace_back(g, std::make_unique<torch::optim::AdamWOptions>(
-                                       torch::optim::AdamWOptions(1e-3).betas(betas).eps(cfg.eps).weight_decay(
-                                           cfg.weight_decay)));
-    }
-    return std::make_unique<torch::optim::AdamW>(
-        param_groups, torch::optim::AdamWOptions(1e-3).betas(betas).eps(cfg.eps).weight_decay(cfg.weight_decay));
-  }
-  for (const auto& g : groups) {
-    param_groups.emplace_back(g, std::make_unique<torch::optim::AdamOptions>(
-                                     torch::optim::AdamOptions(1e-3).betas(betas).eps(cfg.eps).weight_decay(
-                                         cfg.weight_decay)));
-  }
-  return std::make_unique<torch::optim::Adam>(
-      param_groups, torch::optim::AdamOptions(1e-3).betas(betas).eps(cfg.eps).weight_decay(cfg.weight_decay));
+  if (cfg.name == "adamw") return build_optimizer<torch::optim::AdamW, torch::optim::AdamWOptions>(groups, cfg);
+  return build_optimizer<torch::optim::Adam, torch::optim::AdamOptions>(groups, cfg);
 }
 
 void set_group_options(torch::optim::OptimizerParamGroup& group, double lr, double beta1) {
@@ -108,7 +105,9 @@ FitSummary Learner::fit() {
   const auto fit_start = Clock::now();
   auto model = task_.model();
   ProgressLine progress(options_.stage, task_.item_name());
-  double best = task_.higher_is_better() ? -INFINITY : INFINITY;
+  const std::string monitor = options_.monitor.empty() ? task_.monitor() : options_.monitor;
+  const bool higher = options_.monitor.empty() ? task_.higher_is_better() : higher_is_better(monitor);
+  double best = higher ? -INFINITY : INFINITY;
   int stale_epochs = 0;
   std::int64_t global_step = 0;
   const double beta1 = options_.optimizer.betas.at(0);
@@ -196,9 +195,14 @@ FitSummary Learner::fit() {
         for (const auto& [k, v] : metrics) line[k] = v;
         callbacks_.metrics(line.dump());
       }
-      const auto it = metrics.find(task_.monitor());
+      const auto it = metrics.find(monitor);
+      // train_loss alone means there was no validation data to monitor.
+      if (it == metrics.end() && metrics.size() > 1) {
+        throw ConfigError("train.monitor: the " + options_.stage + " stage reports no metric '" + monitor +
+                          "' (it reports: " + metrics_text(metrics) + ")");
+      }
       const double value = it == metrics.end() ? NAN : it->second;
-      if (std::isfinite(value) && improves(value, best, task_.higher_is_better())) {
+      if (std::isfinite(value) && improves(value, best, higher)) {
         best = value;
         summary.best = metrics;
         summary.best_epoch = epoch;
@@ -207,9 +211,9 @@ FitSummary Learner::fit() {
       } else {
         ++stale_epochs;
       }
-      if (callbacks_.save_state) callbacks_.save_state(epoch);
+      if (callbacks_.save_state) callbacks_.save_state(epoch, *optimizer_);
       if (options_.patience > 0 && stale_epochs >= options_.patience) {
-        log::info(options_.stage + ": no improvement of " + task_.monitor() + " in " +
+        log::info(options_.stage + ": no improvement of " + monitor + " in " +
                   std::to_string(options_.patience) + " epochs; stopping early");
         epoch = options_.epochs;
         break;
@@ -259,6 +263,10 @@ std::vector<std::pair<double, double>> lr_range_test(Task& task, const FitOption
     if (i > 10 && debiased > 4 * best) break;
   }
   return curve;
+}
+
+bool higher_is_better(const std::string& metric) {
+  return metric.find("loss") == std::string::npos && metric != "perplexity";
 }
 
 double suggest_lr(const std::vector<std::pair<double, double>>& curve) {

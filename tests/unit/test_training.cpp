@@ -9,6 +9,7 @@
 #include "../test_helpers.h"
 #include "ulmfit/nn/awd_lstm.h"
 #include "ulmfit/pipeline/run_dir.h"
+#include "ulmfit/pipeline/stages.h"
 #include "ulmfit/tasks/classification.h"
 #include "ulmfit/tasks/language_modeling.h"
 #include "ulmfit/train/learner.h"
@@ -224,6 +225,26 @@ TEST(Checkpoints, LanguageModelEncoderLoadsIntoAClassifier) {
   nn::SequenceClassifier clf(Tiny::backbone(), nn::SequenceClassifierOptions(2));
   pipeline::load_module(*clf->encoder, (dir / "lm.pt").string(), "encoder");
   EXPECT_TRUE(torch::equal(clf->encoder->embedding_weight(), lm->encoder->embedding_weight()));
+}
+
+TEST(Sampling, TemperatureTopKAndTopP) {
+  const auto logits = torch::log(torch::tensor({0.5, 0.3, 0.15, 0.05}));
+  auto p = pipeline::sampling_distribution(logits, 1.0, 0, 1.0);
+  EXPECT_TRUE(torch::allclose(p, torch::tensor({0.5f, 0.3f, 0.15f, 0.05f}), 1e-5));
+  p = pipeline::sampling_distribution(logits, 1.0, 2, 1.0);
+  EXPECT_TRUE(torch::allclose(p, torch::tensor({0.625f, 0.375f, 0.0f, 0.0f}), 1e-5));
+  // top_p 0.7: 0.5 alone is short of it, 0.5 + 0.3 reaches it.
+  p = pipeline::sampling_distribution(logits, 1.0, 0, 0.7);
+  EXPECT_TRUE(torch::allclose(p, torch::tensor({0.625f, 0.375f, 0.0f, 0.0f}), 1e-5));
+  // A low temperature sharpens towards the likeliest token.
+  EXPECT_GT(pipeline::sampling_distribution(logits, 0.1, 0, 1.0)[0].item<float>(), 0.99f);
+  EXPECT_THROW(pipeline::sampling_distribution(logits, 0.0, 0, 1.0), UsageError);
+}
+
+TEST(Learner, MonitorDirection) {
+  EXPECT_FALSE(train::higher_is_better("valid_loss"));
+  EXPECT_FALSE(train::higher_is_better("perplexity"));
+  EXPECT_TRUE(train::higher_is_better("macro_f1"));
 }
 
 /// Peak resident memory growth (kB) of a forward + backward pass of the BPT3C

@@ -189,6 +189,7 @@ struct TrainConfig {
   std::vector<int> freeze_to;     // per epoch: top layer groups that train (0 = all)
   std::vector<double> stage_lrs;  // peak LR per unfreezing stage; empty = lr
   int patience = 0;               // early stopping; 0 = off
+  std::string monitor;            // metric picking the best weights; empty = task default
 
   template <class V>
   void visit(V& v) {
@@ -212,6 +213,10 @@ struct TrainConfig {
     v.value("stage_lrs", stage_lrs, "peak LR of each unfreezing stage; empty = lr for all");
     v.value("patience", patience, "stop after this many epochs without improvement; 0 = never",
             at_least(0));
+    v.value("monitor", monitor,
+            "metric that picks the best weights and drives patience; empty = valid_loss (LM) or "
+            "accuracy (classifier)",
+            one_of({"", "valid_loss", "perplexity", "accuracy", "macro_f1", "train_loss"}));
   }
 };
 

@@ -29,6 +29,7 @@ struct FitOptions {
   /// and each stage runs its own schedule.
   std::vector<int> freeze_plan = {0};
   int patience = 0;                     // epochs without improvement before stopping; 0 = never
+  std::string monitor;                  // metric that picks the best weights; empty = the task's
   std::string precision = "fp32";
   torch::Device device = torch::kCPU;
   int log_every = 0;                    // steps between metric lines; 0 = about 20 per epoch
@@ -39,8 +40,8 @@ struct FitCallbacks {
   std::function<void(const std::string&)> metrics;
   /// The monitored metric improved: keep these weights as the best.
   std::function<void()> save_best;
-  /// An epoch ended: write resumable state.
-  std::function<void(int epoch)> save_state;
+  /// An epoch ended: write resumable state (weights and optimizer).
+  std::function<void(int epoch, torch::optim::Optimizer& optimizer)> save_state;
 };
 
 struct FitSummary {
@@ -81,6 +82,9 @@ class Learner {
 /// when it exceeds 4x the best. Returns (lr, smoothed loss) pairs.
 std::vector<std::pair<double, double>> lr_range_test(Task& task, const FitOptions& options,
                                                      double start_lr, double end_lr, int steps);
+
+/// Whether a larger value of `metric` is better (losses and perplexity: no).
+bool higher_is_better(const std::string& metric);
 
 /// A tenth of the LR at the lowest smoothed loss (fastai's lr_min / 10).
 double suggest_lr(const std::vector<std::pair<double, double>>& curve);
