@@ -87,8 +87,12 @@ RunDir RunDir::create(const std::string& path, bool overwrite) {
   std::error_code ec;
   if (fs::exists(path, ec)) {
     if (!fs::is_directory(path)) throw UsageError(path + ": exists and is not a folder (--out)");
-    if (!fs::is_empty(path) && !overwrite) {
-      throw UsageError(path + ": run directory is not empty; pass --overwrite to replace it or choose another --out");
+    if (!fs::is_empty(path)) {
+      if (!overwrite) {
+        throw UsageError(path + ": run directory is not empty; pass --overwrite to replace it or choose another --out");
+      }
+      // Replace, not merge: no file of the old run may pass for the new one's.
+      for (const auto& entry : fs::directory_iterator(path)) fs::remove_all(entry.path(), ec);
     }
   }
   fs::create_directories(path, ec);

@@ -152,6 +152,15 @@ StartPoint start_point(const config::Config& given, const std::string& from, con
   return {std::move(cfg), std::move(parent), std::move(tokenizer)};
 }
 
+RunDir claim_output(const std::string& out, const std::string& from, const std::string& stage, bool overwrite) {
+  const std::string dir = output_dir(out, stage);
+  std::error_code ec;
+  if (!from.empty() && fs::exists(dir, ec) && fs::equivalent(dir, from, ec)) {
+    throw UsageError(dir + ": --out is the --from run; write the new run elsewhere");
+  }
+  return RunDir::create(dir, overwrite);
+}
+
 std::string output_dir(const std::string& out, const std::string& stage) {
   if (!out.empty()) return out;
   return (fs::path("runs") / (stage + "-" + utc_now("%Y%m%d-%H%M%S"))).string();

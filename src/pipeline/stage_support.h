@@ -55,6 +55,10 @@ struct StartPoint {
 StartPoint start_point(const config::Config& given, const std::string& from, const std::string& purpose,
                        const util::RuntimeInfo& runtime);
 
+/// The stage's run directory (runs/<stage>-<YYYYmmdd-HHMMSS> when --out is
+/// empty), refused when it is the --from run itself.
+RunDir claim_output(const std::string& out, const std::string& from, const std::string& stage, bool overwrite);
+
 /// runs/<stage>-<YYYYmmdd-HHMMSS> when `out` is empty.
 std::string output_dir(const std::string& out, const std::string& stage);
 

@@ -43,7 +43,7 @@ StageResult train_language_model(const std::string& stage, const config::Config&
 StageResult pretrain(const config::Config& cfg, const util::RuntimeInfo& runtime, const StageOptions& options) {
   text::check_data_paths(cfg);
   const auto device = detail::prepare_runtime(cfg, runtime);
-  RunDir run = RunDir::create(detail::output_dir(options.out, "pretrain"), options.overwrite);
+  RunDir run = detail::claim_output(options.out, options.from, "pretrain", options.overwrite);
   log::info("pretrain: writing " + run.path());
   run.write_config(cfg);
   const auto tokenizer = detail::obtain_tokenizer(cfg, runtime);
@@ -63,7 +63,7 @@ StageResult adapt(const config::Config& given, const util::RuntimeInfo& runtime,
   const auto tokenizer = text::Tokenizer::load(parent.file("tokenizer.model"));
   auto model = nn::make_language_model(cfg.model, tokenizer.vocab_size());
   parent.load_weights(*model, "model.pt");
-  RunDir run = RunDir::create(detail::output_dir(options.out, "adapt"), options.overwrite);
+  RunDir run = detail::claim_output(options.out, options.from, "adapt", options.overwrite);
   log::info("adapt: " + options.from + " -> " + run.path());
   run.write_config(cfg);
   tokenizer.save(run.file("tokenizer.model"));
@@ -73,6 +73,8 @@ StageResult adapt(const config::Config& given, const util::RuntimeInfo& runtime,
 
 StageResult finetune(const config::Config& given, const util::RuntimeInfo& runtime, const StageOptions& options) {
   text::check_data_paths(given);
+  // Claim the output first: a refused --out should not cost a tokenizer training.
+  RunDir run = detail::claim_output(options.out, options.from, "finetune", options.overwrite);
   auto start = detail::start_point(given, options.from, "finetune --from", runtime);
   const auto& cfg = start.cfg;
   const auto& tokenizer = start.tokenizer;
@@ -86,7 +88,6 @@ StageResult finetune(const config::Config& given, const util::RuntimeInfo& runti
   }
   auto model = nn::make_classifier(cfg.model, cfg.train, tokenizer.vocab_size(), static_cast<int64_t>(labels.size()));
   if (parent) parent->load_encoder_weights(*model->encoder, "model.pt");
-  RunDir run = RunDir::create(detail::output_dir(options.out, "finetune"), options.overwrite);
   log::info(std::string("finetune: ") + (parent ? options.from + " -> " : "from scratch -> ") + run.path() + ", " +
             std::to_string(labels.size()) + " classes, " + std::to_string(corpora.train->size()) + " documents");
   run.write_config(cfg);

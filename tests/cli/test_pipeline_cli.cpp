@@ -47,6 +47,15 @@ TEST_F(CliPipeline, PretrainAdaptFinetuneEvaluatePredictGenerate) {
   const auto again = cli_run("pretrain --config " + cfg("tiny-lm.yaml") + " --out " + run("lm"), dir_.path());
   EXPECT_EQ(again.code, 2);
   EXPECT_THAT(again.err, HasSubstr("not empty; pass --overwrite"));
+  // --overwrite replaces the run: nothing of the old one stays behind.
+  write_file(dir_ / "lm/stale.txt", "old");
+  ASSERT_EQ(cli_run("pretrain --config " + cfg("tiny-lm.yaml") + " --out " + run("lm") + " --overwrite", dir_.path()).code, 0);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "lm/stale.txt"));
+
+  const auto onto_parent = cli_run("adapt --config " + cfg("tiny-adapt.yaml") + " --from " + run("lm") + " --out " + run("lm") + " --overwrite", dir_.path());
+  EXPECT_EQ(onto_parent.code, 2);
+  EXPECT_THAT(onto_parent.err, HasSubstr("--out is the --from run"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "lm/model.pt"));
 
   const auto adapted = cli_run("adapt --config " + cfg("tiny-adapt.yaml") + " --from " + run("lm") + " --out " + run("adapted"), dir_.path());
   ASSERT_EQ(adapted.code, 0) << adapted.err;

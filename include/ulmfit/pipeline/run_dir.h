@@ -32,7 +32,8 @@ struct RunMeta {
 class RunDir {
  public:
   /// Creates (or reuses an empty) folder; a non-empty one is refused unless
-  /// `overwrite`, so no earlier run is lost by accident.
+  /// `overwrite` (then its contents are removed), so no earlier run is lost by
+  /// accident.
   static RunDir create(const std::string& path, bool overwrite);
   /// An existing run to read from; CheckpointError when it is missing, has no
   /// meta.yaml, or was written by a newer format.
