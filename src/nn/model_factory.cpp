@@ -6,6 +6,13 @@
 
 namespace ulmfit::nn {
 
+void require_backbone(const config::Config& cfg) {
+  if (cfg.model.backbone != "awd_lstm") {
+    throw NotImplementedError(cfg.where("model.backbone") + ": '" + cfg.model.backbone +
+                              "' is not implemented yet (awd_lstm is); nothing was written");
+  }
+}
+
 Backbone make_backbone(const config::ModelConfig& model, int64_t vocab_size) {
   const auto& d = model.dropout;
   if (model.backbone == "awd_lstm") {

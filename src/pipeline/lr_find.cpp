@@ -60,6 +60,7 @@ std::string curve_svg(const std::vector<std::pair<double, double>>& curve, doubl
 
 LrFindResult lr_find(const config::Config& given, const util::RuntimeInfo& runtime, const StageOptions& options) {
   text::check_data_paths(given);
+  nn::require_backbone(given);
   auto start = detail::start_point(given, options.from, "lr-find --from", runtime);
   const auto& cfg = start.cfg;
   const auto& tokenizer = start.tokenizer;

@@ -42,6 +42,7 @@ StageResult train_language_model(const std::string& stage, const config::Config&
 
 StageResult pretrain(const config::Config& cfg, const util::RuntimeInfo& runtime, const StageOptions& options) {
   text::check_data_paths(cfg);
+  nn::require_backbone(cfg);
   const auto device = detail::prepare_runtime(cfg, runtime);
   RunDir run = detail::claim_output(options.out, options.from, "pretrain", options.overwrite);
   log::info("pretrain: writing " + run.path());
@@ -59,6 +60,7 @@ StageResult adapt(const config::Config& given, const util::RuntimeInfo& runtime,
   const auto parent_cfg = parent.read_config();
   config::Config cfg = given;
   cfg.model = detail::inherit_architecture(given, parent_cfg, options.from);
+  nn::require_backbone(cfg);
   const auto device = detail::prepare_runtime(cfg, runtime);
   const auto tokenizer = text::Tokenizer::load(parent.file("tokenizer.model"));
   auto model = nn::make_language_model(cfg.model, tokenizer.vocab_size());
@@ -73,6 +75,7 @@ StageResult adapt(const config::Config& given, const util::RuntimeInfo& runtime,
 
 StageResult finetune(const config::Config& given, const util::RuntimeInfo& runtime, const StageOptions& options) {
   text::check_data_paths(given);
+  nn::require_backbone(given);
   // Claim the output first: a refused --out should not cost a tokenizer training.
   RunDir run = detail::claim_output(options.out, options.from, "finetune", options.overwrite);
   auto start = detail::start_point(given, options.from, "finetune --from", runtime);

@@ -121,6 +121,13 @@ TEST_F(CliPipeline, FinetuneFromScratchAndLrFind) {
   EXPECT_THAT(util::read_file(dir_ / "lrf/lr_find.svg"), HasSubstr("<svg"));
 }
 
+TEST_F(CliPipeline, UnbuiltBackboneSaysSoAndWritesNothing) {
+  const auto r = cli_run("pretrain --config " + cfg("tiny-lm.yaml") + " --set model.backbone=bert --out " + run("bert"), dir_.path());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("--set: model.backbone: 'bert' is not implemented yet"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "bert"));
+}
+
 TEST_F(CliPipeline, SameSeedSameLosses) {
   ASSERT_EQ(cli_run("pretrain --config " + cfg("tiny-lm.yaml") + " --out " + run("a"), dir_.path()).code, 0);
   ASSERT_EQ(cli_run("pretrain --config " + cfg("tiny-lm.yaml") + " --out " + run("b"), dir_.path()).code, 0);

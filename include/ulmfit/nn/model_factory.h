@@ -8,6 +8,10 @@
 
 namespace ulmfit::nn {
 
+/// Throws NotImplementedError naming the key when model.backbone is not built
+/// yet; stages call it before writing anything.
+void require_backbone(const config::Config& cfg);
+
 /// The backbone named by model.backbone, with dropouts scaled by dropout.mult.
 /// Backbones not built yet throw NotImplementedError.
 Backbone make_backbone(const config::ModelConfig& model, int64_t vocab_size);
