@@ -81,22 +81,14 @@ LrFindResult lr_find(const config::Config& given, const util::RuntimeInfo& runti
                                      static_cast<int64_t>(corpora.train->label_names().size()));
     if (parent) parent->load_encoder_weights(*model->encoder, "model.pt");
     model->to(device);
-    tasks::ClassificationOptions o;
-    o.batch_size = cfg.train.batch_size;
-    o.seed = static_cast<std::uint64_t>(cfg.seed);
-    o.bptt = cfg.train.bptt;
-    o.device = device;
-    tasks::ClassificationTask task(model, *corpora.train, nullptr, o);
+    tasks::ClassificationTask task(model, *corpora.train, nullptr, detail::classification_task_options(cfg, device));
     curve = train::lr_range_test(task, fit, 1e-7, 10, kSteps);
   } else {
     auto model = nn::make_language_model(cfg.model, tokenizer.vocab_size());
     if (parent) parent->load_weights(*model, "model.pt");
     model->to(device);
-    tasks::LanguageModelingOptions o;
-    o.train_stream = {cfg.train.batch_size, cfg.train.bptt, false, static_cast<std::uint64_t>(cfg.seed), true};
-    o.ar = cfg.train.ar;
-    o.tar = cfg.train.tar;
-    o.device = device;
+    auto o = detail::lm_task_options(cfg, device);
+    o.train_stream.variable_bptt = false;  // equal windows keep the LR sweep's steps comparable
     tasks::LanguageModelingTask task(model, *corpora.train, nullptr, o);
     curve = train::lr_range_test(task, fit, 1e-7, 10, kSteps);
   }

@@ -99,6 +99,28 @@ train::FitOptions fit_options(const config::Config& cfg, const util::RuntimeInfo
   return o;
 }
 
+tasks::LanguageModelingOptions lm_task_options(const config::Config& cfg, const torch::Device& device) {
+  tasks::LanguageModelingOptions o;
+  o.train_stream = {cfg.train.batch_size, cfg.train.bptt, cfg.train.variable_bptt,
+                    static_cast<std::uint64_t>(cfg.seed), true};
+  o.eval_batch_size = cfg.train.batch_size;
+  o.eval_bptt = cfg.train.bptt;
+  o.ar = cfg.train.ar;
+  o.tar = cfg.train.tar;
+  o.device = device;
+  return o;
+}
+
+tasks::ClassificationOptions classification_task_options(const config::Config& cfg, const torch::Device& device) {
+  tasks::ClassificationOptions o;
+  o.batch_size = cfg.train.batch_size;
+  o.eval_batch_size = cfg.train.batch_size * 2;
+  o.seed = static_cast<std::uint64_t>(cfg.seed);
+  o.bptt = cfg.train.bptt;
+  o.device = device;
+  return o;
+}
+
 train::FitSummary fit_into_run(train::Task& task, const train::FitOptions& options, RunDir& run) {
   auto model = task.model();
   train::FitCallbacks callbacks;

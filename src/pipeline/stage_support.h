@@ -9,6 +9,8 @@
 #include "ulmfit/config/config.h"
 #include "ulmfit/nn/heads.h"
 #include "ulmfit/pipeline/run_dir.h"
+#include "ulmfit/tasks/classification.h"
+#include "ulmfit/tasks/language_modeling.h"
 #include "ulmfit/text/token_cache.h"
 #include "ulmfit/text/tokenizer.h"
 #include "ulmfit/train/learner.h"
@@ -35,6 +37,11 @@ Corpora load_corpora(const config::Config& cfg, const text::Tokenizer& tokenizer
 
 train::FitOptions fit_options(const config::Config& cfg, const util::RuntimeInfo& runtime,
                               const torch::Device& device, const std::string& stage, std::size_t groups);
+
+/// Task options from the config's train section, for every stage that builds
+/// a language-modelling or classification task.
+tasks::LanguageModelingOptions lm_task_options(const config::Config& cfg, const torch::Device& device);
+tasks::ClassificationOptions classification_task_options(const config::Config& cfg, const torch::Device& device);
 
 /// Runs the Learner, keeping the best weights as model.pt (the last ones when
 /// nothing was evaluated) and the epoch's state under state/.

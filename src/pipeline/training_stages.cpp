@@ -11,18 +11,6 @@
 namespace ulmfit::pipeline {
 namespace {
 
-tasks::LanguageModelingOptions lm_options(const config::Config& cfg, const torch::Device& device) {
-  tasks::LanguageModelingOptions o;
-  o.train_stream = {cfg.train.batch_size, cfg.train.bptt, cfg.train.variable_bptt,
-                    static_cast<std::uint64_t>(cfg.seed), true};
-  o.eval_batch_size = cfg.train.batch_size;
-  o.eval_bptt = cfg.train.bptt;
-  o.ar = cfg.train.ar;
-  o.tar = cfg.train.tar;
-  o.device = device;
-  return o;
-}
-
 /// Trains a language model that starts from `model` (fresh or loaded).
 StageResult train_language_model(const std::string& stage, const config::Config& cfg, const util::RuntimeInfo& runtime,
                                  const torch::Device& device, RunDir& run, const text::Tokenizer& tokenizer,
@@ -30,7 +18,7 @@ StageResult train_language_model(const std::string& stage, const config::Config&
   const auto corpora = detail::load_corpora(cfg, tokenizer, runtime);
   model->to(device);
   tasks::LanguageModelingTask task(model, *corpora.train, corpora.valid ? &*corpora.valid : nullptr,
-                                   lm_options(cfg, device));
+                                   detail::lm_task_options(cfg, device));
   const auto options = detail::fit_options(cfg, runtime, device, stage, model->layer_groups().size());
   StageResult result;
   result.run_dir = run.path();
@@ -97,12 +85,7 @@ StageResult finetune(const config::Config& given, const util::RuntimeInfo& runti
   tokenizer.save(run.file("tokenizer.model"));
   run.write_meta(detail::make_meta("finetune", "classifier", options.from, cfg, tokenizer.vocab_size(), labels));
   model->to(device);
-  tasks::ClassificationOptions task_options;
-  task_options.batch_size = cfg.train.batch_size;
-  task_options.eval_batch_size = cfg.train.batch_size * 2;
-  task_options.seed = static_cast<std::uint64_t>(cfg.seed);
-  task_options.bptt = cfg.train.bptt;
-  task_options.device = device;
+  const auto task_options = detail::classification_task_options(cfg, device);
   tasks::ClassificationTask task(model, *corpora.train, corpora.valid ? &*corpora.valid : nullptr, task_options);
   const auto fit = detail::fit_options(cfg, runtime, device, "finetune", model->layer_groups().size());
   StageResult result;
