@@ -6,6 +6,7 @@
 #include "ulmfit/config/loader.h"
 #include "ulmfit/pipeline/stages.h"
 #include "ulmfit/text/corpus.h"
+#include "ulmfit/util/error.h"
 #include "ulmfit/util/log.h"
 
 namespace ulmfit::cli {
@@ -14,6 +15,7 @@ namespace {
 struct TrainArgs {
   ConfigArgs config;
   pipeline::StageOptions stage;
+  std::string resume;  // run directory to continue
 };
 
 using StageFn = pipeline::StageResult (*)(const config::Config&, const util::RuntimeInfo&,
@@ -22,28 +24,54 @@ using StageFn = pipeline::StageResult (*)(const config::Config&, const util::Run
 CLI::App* add_common(CLI::App& app, const std::string& name, const std::string& description,
                      const std::shared_ptr<TrainArgs>& args, bool needs_from) {
   auto* sub = app.add_subcommand(name, description);
-  add_config_options(sub, args->config, /*config_required=*/true);
-  auto* from = sub->add_option("--from", args->stage.from, "Run directory whose weights to start from");
-  if (needs_from) from->required();
+  add_config_options(sub, args->config, /*config_required=*/false);
+  sub->add_option("--from", args->stage.from,
+                  std::string("Run directory whose weights to start from") + (needs_from ? " (required)" : ""));
   sub->add_option("--out", args->stage.out, "Run directory to write (default: runs/" + name + "-<time>)");
   sub->add_flag("--overwrite", args->stage.overwrite, "Replace a non-empty run directory");
   return sub;
+}
+
+/// --config (and --from where the stage needs one) unless --resume, which
+/// takes everything from the run and so accepts none of them.
+void check_stage_arguments(const TrainArgs& args, const std::string& name, bool needs_from) {
+  if (!args.resume.empty()) {
+    if (!args.config.config_path.empty() || !args.config.overrides.empty() || !args.stage.from.empty() ||
+        !args.stage.out.empty() || args.stage.overwrite) {
+      throw UsageError("--resume continues a run with its own config, parent and directory; drop --config, --set, "
+                       "--from, --out and --overwrite");
+    }
+    return;
+  }
+  if (args.config.config_path.empty()) throw UsageError(name + ": --config is required (or --resume RUN)");
+  if (needs_from && args.stage.from.empty()) throw UsageError(name + ": --from is required (the run to start from)");
 }
 
 void add_training_stage(CLI::App& app, const Runner& on_run, const std::string& name, const std::string& description,
                         bool needs_from, StageFn stage) {
   auto args = std::make_shared<TrainArgs>();
   auto* sub = add_common(app, name, description, args, needs_from);
-  sub->callback([args, stage, name, on_run] {
-    on_run([args, stage, name] {
-      const config::Config cfg = load_config(args->config);
+  sub->add_option("--resume", args->resume,
+                  "Continue this run directory from its last checkpoint (state/checkpoint.pt)");
+  sub->callback([args, stage, name, needs_from, on_run] {
+    on_run([args, stage, name, needs_from] {
+      check_stage_arguments(*args, name, needs_from);
+      config::Config cfg;
+      pipeline::StageOptions options = args->stage;
+      if (!args->resume.empty()) {
+        auto resumption = pipeline::prepare_resume(args->resume, name);
+        cfg = std::move(resumption.cfg);
+        options = resumption.options;
+      } else {
+        cfg = load_config(args->config);
+      }
       if (args->config.dump_config) {
         std::cout << config::dump_config(cfg);
         return 0;
       }
       text::check_data_paths(cfg);
       const auto runtime = start_runtime(cfg);
-      const auto result = stage(cfg, runtime, args->stage);
+      const auto result = stage(cfg, runtime, options);
       std::string best;
       for (const auto& [k, v] : result.fit.best) best += " " + k + " " + std::to_string(v);
       log::info(name + ": done in " + std::to_string(static_cast<long>(result.fit.seconds)) + " s;" +
@@ -69,6 +97,7 @@ void add_stage_commands(CLI::App& app, const Runner& on_run) {
   auto* sub = add_common(app, "lr-find", "LR range test: smoothed loss against learning rate (CSV + SVG)", args, false);
   sub->callback([args, on_run] {
     on_run([args] {
+      if (args->config.config_path.empty()) throw UsageError("lr-find: --config is required");
       const config::Config cfg = load_config(args->config);
       if (args->config.dump_config) {
         std::cout << config::dump_config(cfg);

@@ -61,7 +61,7 @@ void save_module(torch::nn::Module& module, const std::string& path) {
   util::write_file_atomic(path, bytes.str());
 }
 
-void load_module(torch::nn::Module& module, const std::string& path, const std::string& submodule) {
+torch::serialize::InputArchive read_archive(const std::string& path) {
   if (!fs::is_regular_file(path)) throw CheckpointError(path + ": weights file not found");
   torch::serialize::InputArchive archive;
   try {
@@ -69,6 +69,11 @@ void load_module(torch::nn::Module& module, const std::string& path, const std::
   } catch (const c10::Error& e) {
     throw CheckpointError(path + ": corrupt or truncated weights file (" + first_line(e.what_without_backtrace()) + ")");
   }
+  return archive;
+}
+
+void load_module_from(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& path,
+                      const std::string& submodule) {
   try {
     torch::serialize::InputArchive sub;
     if (!submodule.empty() && !archive.try_read(submodule, sub)) {
@@ -81,6 +86,11 @@ void load_module(torch::nn::Module& module, const std::string& path, const std::
     throw CheckpointError(path + ": weights do not fit this model (" + first_line(e.what_without_backtrace()) +
                           "); was it written for another architecture or vocabulary?");
   }
+}
+
+void load_module(torch::nn::Module& module, const std::string& path, const std::string& submodule) {
+  auto archive = read_archive(path);
+  load_module_from(module, archive, path, submodule);
 }
 
 RunDir RunDir::create(const std::string& path, bool overwrite) {
@@ -163,6 +173,30 @@ void RunDir::append_metrics(const std::string& json_line) const {
   std::ofstream out(file("metrics.jsonl"), std::ios::app);
   out << json_line << "\n";
   if (!out) throw RuntimeFailure(file("metrics.jsonl") + ": cannot append");
+}
+
+std::uint64_t RunDir::metrics_size() const {
+  std::error_code ec;
+  const auto size = fs::file_size(file("metrics.jsonl"), ec);
+  return ec ? 0 : static_cast<std::uint64_t>(size);
+}
+
+void RunDir::truncate_metrics(std::uint64_t size) const {
+  const std::string path = file("metrics.jsonl");
+  if (!fs::exists(path)) return;
+  std::error_code ec;
+  if (fs::file_size(path, ec) > size) fs::resize_file(path, size, ec);
+  if (ec) throw RuntimeFailure(path + ": cannot cut back to the checkpoint's lines: " + ec.message());
+}
+
+void RunDir::remove_stale_temporaries() const {
+  std::error_code ec;
+  for (const auto& dir : {fs::path(path_), fs::path(path_) / "state"}) {
+    if (!fs::is_directory(dir, ec)) continue;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      if (entry.path().filename().string().find(".tmp.") != std::string::npos) fs::remove(entry.path(), ec);
+    }
+  }
 }
 
 void RunDir::save_weights(torch::nn::Module& module, const std::string& name) const { save_module(module, file(name)); }

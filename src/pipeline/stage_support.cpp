@@ -96,6 +96,9 @@ train::FitOptions fit_options(const config::Config& cfg, const util::RuntimeInfo
   o.monitor = cfg.train.monitor;
   o.precision = runtime.precision;
   o.device = device;
+  o.log_every = cfg.train.log_every;
+  o.checkpoint_every = cfg.train.checkpoint_every;
+  o.skip_nonfinite = cfg.train.on_nonfinite == "skip";
   return o;
 }
 
@@ -121,22 +124,43 @@ tasks::ClassificationOptions classification_task_options(const config::Config& c
   return o;
 }
 
-train::FitSummary fit_into_run(train::Task& task, const train::FitOptions& options, RunDir& run) {
+train::FitSummary fit_into_run(train::Task& task, const train::FitOptions& options, RunDir& run, bool resume) {
   auto model = task.model();
+  const std::string checkpoint = run.file(kCheckpointFile);
   train::FitCallbacks callbacks;
   callbacks.metrics = [&run](const std::string& line) { run.append_metrics(line); };
   callbacks.save_best = [&run, model] { run.save_weights(*model, "model.pt"); };
-  callbacks.save_state = [&run, model](int epoch, torch::optim::Optimizer& optimizer) {
-    run.save_weights(*model, "state/model.pt");
-    torch::serialize::OutputArchive archive;
-    optimizer.save(archive);
+  callbacks.save_checkpoint = [&run, model, checkpoint](torch::serialize::OutputArchive& state) {
+    torch::serialize::OutputArchive weights;
+    model->save(weights);
+    state.write("model", weights);
+    state.write("metrics_bytes", c10::IValue(static_cast<std::int64_t>(run.metrics_size())));
     std::ostringstream bytes;
-    archive.save_to(bytes);
-    util::write_file_atomic(run.file("state/optimizer.pt"), bytes.str());
-    util::write_file_atomic(run.file("state/progress.yaml"), "epoch_done: " + std::to_string(epoch + 1) + "\n");
+    state.save_to(bytes);
+    util::write_file_atomic(checkpoint, bytes.str());
+    return checkpoint;
   };
   train::Learner learner(task, options, callbacks);
-  auto summary = learner.fit();
+  if (resume) {
+    if (fs::exists(checkpoint)) {
+      auto archive = read_archive(checkpoint);
+      load_module_from(*model, archive, checkpoint, "model");
+      learner.restore(archive, checkpoint);
+      c10::IValue metrics_bytes;
+      if (archive.try_read("metrics_bytes", metrics_bytes)) {
+        run.truncate_metrics(static_cast<std::uint64_t>(metrics_bytes.toInt()));
+      }
+    } else {
+      log::info(options.stage + ": " + run.path() + " has no checkpoint yet; training starts from the beginning");
+      run.truncate_metrics(0);
+    }
+  }
+  train::FitSummary summary;
+  try {
+    summary = learner.fit();
+  } catch (const Interrupted& e) {
+    throw Interrupted(std::string(e.what()) + "; resume with: ulmfit " + options.stage + " --resume " + run.path());
+  }
   if (summary.best_epoch < 0) run.save_weights(*model, "model.pt");
   return summary;
 }
@@ -162,10 +186,11 @@ config::ModelConfig inherit_architecture(const config::Config& cfg, const config
 }
 
 StartPoint start_point(const config::Config& given, const std::string& from, const std::string& purpose,
-                       const util::RuntimeInfo& runtime) {
+                       const util::RuntimeInfo& runtime, const RunDir* resumed) {
   if (from.empty()) {
     // From scratch the tokenizer is trained on the task's own text: the baseline.
-    return {given, std::nullopt, obtain_tokenizer(given, runtime)};
+    return {given, std::nullopt,
+            resumed ? run_or_new_tokenizer(given, runtime, *resumed, true) : obtain_tokenizer(given, runtime)};
   }
   RunDir parent = open_run(from, "lm", purpose);
   config::Config cfg = given;
@@ -174,13 +199,24 @@ StartPoint start_point(const config::Config& given, const std::string& from, con
   return {std::move(cfg), std::move(parent), std::move(tokenizer)};
 }
 
-RunDir claim_output(const std::string& out, const std::string& from, const std::string& stage, bool overwrite) {
-  const std::string dir = output_dir(out, stage);
+RunDir claim_output(const StageOptions& options, const std::string& stage) {
+  if (options.resume) {
+    RunDir run = RunDir::open(options.out);
+    run.remove_stale_temporaries();
+    return run;
+  }
+  const std::string dir = output_dir(options.out, stage);
   std::error_code ec;
-  if (!from.empty() && fs::exists(dir, ec) && fs::equivalent(dir, from, ec)) {
+  if (!options.from.empty() && fs::exists(dir, ec) && fs::equivalent(dir, options.from, ec)) {
     throw UsageError(dir + ": --out is the --from run; write the new run elsewhere");
   }
-  return RunDir::create(dir, overwrite);
+  return RunDir::create(dir, options.overwrite);
+}
+
+text::Tokenizer run_or_new_tokenizer(const config::Config& cfg, const util::RuntimeInfo& runtime, const RunDir& run,
+                                     bool resume) {
+  if (resume && fs::is_regular_file(run.file("tokenizer.model"))) return text::Tokenizer::load(run.file("tokenizer.model"));
+  return obtain_tokenizer(cfg, runtime);
 }
 
 std::string output_dir(const std::string& out, const std::string& stage) {

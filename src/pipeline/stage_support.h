@@ -9,6 +9,7 @@
 #include "ulmfit/config/config.h"
 #include "ulmfit/nn/heads.h"
 #include "ulmfit/pipeline/run_dir.h"
+#include "ulmfit/pipeline/stages.h"
 #include "ulmfit/tasks/classification.h"
 #include "ulmfit/tasks/language_modeling.h"
 #include "ulmfit/text/token_cache.h"
@@ -44,8 +45,10 @@ tasks::LanguageModelingOptions lm_task_options(const config::Config& cfg, const 
 tasks::ClassificationOptions classification_task_options(const config::Config& cfg, const torch::Device& device);
 
 /// Runs the Learner, keeping the best weights as model.pt (the last ones when
-/// nothing was evaluated) and the epoch's state under state/.
-train::FitSummary fit_into_run(train::Task& task, const train::FitOptions& options, RunDir& run);
+/// nothing was evaluated) and checkpoints in state/checkpoint.pt; with
+/// `resume`, continues from that checkpoint. An interrupt's message ends with
+/// the command that resumes.
+train::FitSummary fit_into_run(train::Task& task, const train::FitOptions& options, RunDir& run, bool resume);
 
 /// The parent's architecture, unless the config sets a size explicitly to a
 /// different value (then CheckpointError naming the key).
@@ -59,12 +62,18 @@ struct StartPoint {
   std::optional<RunDir> parent;
   text::Tokenizer tokenizer;
 };
+/// `resumed`, when given, is the run being resumed: its own tokenizer is kept.
 StartPoint start_point(const config::Config& given, const std::string& from, const std::string& purpose,
-                       const util::RuntimeInfo& runtime);
+                       const util::RuntimeInfo& runtime, const RunDir* resumed = nullptr);
 
 /// The stage's run directory (runs/<stage>-<YYYYmmdd-HHMMSS> when --out is
-/// empty), refused when it is the --from run itself.
-RunDir claim_output(const std::string& out, const std::string& from, const std::string& stage, bool overwrite);
+/// empty), refused when it is the --from run itself; with `resume`, the
+/// existing run (stale temporary files removed).
+RunDir claim_output(const StageOptions& options, const std::string& stage);
+
+/// A resumed run's tokenizer when it has one, else obtain_tokenizer().
+text::Tokenizer run_or_new_tokenizer(const config::Config& cfg, const util::RuntimeInfo& runtime, const RunDir& run,
+                                     bool resume);
 
 /// runs/<stage>-<YYYYmmdd-HHMMSS> when `out` is empty.
 std::string output_dir(const std::string& out, const std::string& stage);

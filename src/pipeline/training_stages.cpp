@@ -1,4 +1,6 @@
 // pretrain, adapt and finetune: the same Learner on different tasks and starts.
+#include <filesystem>
+
 #include "stage_support.h"
 #include "ulmfit/nn/model_factory.h"
 #include "ulmfit/pipeline/stages.h"
@@ -14,7 +16,7 @@ namespace {
 /// Trains a language model that starts from `model` (fresh or loaded).
 StageResult train_language_model(const std::string& stage, const config::Config& cfg, const util::RuntimeInfo& runtime,
                                  const torch::Device& device, RunDir& run, const text::Tokenizer& tokenizer,
-                                 nn::LanguageModel model) {
+                                 nn::LanguageModel model, bool resume) {
   const auto corpora = detail::load_corpora(cfg, tokenizer, runtime);
   model->to(device);
   tasks::LanguageModelingTask task(model, *corpora.train, corpora.valid ? &*corpora.valid : nullptr,
@@ -22,24 +24,51 @@ StageResult train_language_model(const std::string& stage, const config::Config&
   const auto options = detail::fit_options(cfg, runtime, device, stage, model->layer_groups().size());
   StageResult result;
   result.run_dir = run.path();
-  result.fit = detail::fit_into_run(task, options, run);
+  result.fit = detail::fit_into_run(task, options, run, resume);
   return result;
 }
 
+/// A resumed run keeps the files it was started with: config, tokenizer and
+/// meta are written only by a fresh run.
+void write_run_files(RunDir& run, const StageOptions& options, const config::Config& cfg,
+                     const text::Tokenizer& tokenizer, const RunMeta& meta) {
+  if (options.resume) return;
+  run.write_config(cfg);
+  tokenizer.save(run.file("tokenizer.model"));
+  run.write_meta(meta);
+}
+
 }  // namespace
+
+Resumption prepare_resume(const std::string& run_dir, const std::string& stage) {
+  if (!std::filesystem::is_directory(run_dir)) throw UsageError(run_dir + ": run directory not found (--resume)");
+  if (!std::filesystem::is_regular_file(std::filesystem::path(run_dir) / "meta.yaml")) {
+    throw CheckpointError(run_dir + ": has no meta.yaml; the stage stopped before training began, so there is "
+                          "nothing to resume: run it again with --overwrite");
+  }
+  RunDir run = RunDir::open(run_dir);
+  if (run.meta().stage != stage) {
+    throw UsageError(run_dir + ": is a " + run.meta().stage + " run; resume it with: ulmfit " + run.meta().stage +
+                     " --resume " + run_dir);
+  }
+  Resumption r{run.read_config(), {}};
+  r.options.from = run.meta().parent;
+  r.options.out = run_dir;
+  r.options.resume = true;
+  return r;
+}
 
 StageResult pretrain(const config::Config& cfg, const util::RuntimeInfo& runtime, const StageOptions& options) {
   text::check_data_paths(cfg);
   nn::require_backbone(cfg);
   const auto device = detail::prepare_runtime(cfg, runtime);
-  RunDir run = detail::claim_output(options.out, options.from, "pretrain", options.overwrite);
-  log::info("pretrain: writing " + run.path());
-  run.write_config(cfg);
-  const auto tokenizer = detail::obtain_tokenizer(cfg, runtime);
-  tokenizer.save(run.file("tokenizer.model"));
+  RunDir run = detail::claim_output(options, "pretrain");
+  log::info(std::string("pretrain: ") + (options.resume ? "resuming " : "writing ") + run.path());
+  if (!options.resume) run.write_config(cfg);
+  const auto tokenizer = detail::run_or_new_tokenizer(cfg, runtime, run, options.resume);
   auto model = nn::make_language_model(cfg.model, tokenizer.vocab_size());
-  run.write_meta(detail::make_meta("pretrain", "lm", "", cfg, tokenizer.vocab_size(), {}));
-  return train_language_model("pretrain", cfg, runtime, device, run, tokenizer, model);
+  write_run_files(run, options, cfg, tokenizer, detail::make_meta("pretrain", "lm", "", cfg, tokenizer.vocab_size(), {}));
+  return train_language_model("pretrain", cfg, runtime, device, run, tokenizer, model, options.resume);
 }
 
 StageResult adapt(const config::Config& given, const util::RuntimeInfo& runtime, const StageOptions& options) {
@@ -53,20 +82,18 @@ StageResult adapt(const config::Config& given, const util::RuntimeInfo& runtime,
   const auto tokenizer = text::Tokenizer::load(parent.file("tokenizer.model"));
   auto model = nn::make_language_model(cfg.model, tokenizer.vocab_size());
   parent.load_weights(*model, "model.pt");
-  RunDir run = detail::claim_output(options.out, options.from, "adapt", options.overwrite);
-  log::info("adapt: " + options.from + " -> " + run.path());
-  run.write_config(cfg);
-  tokenizer.save(run.file("tokenizer.model"));
-  run.write_meta(detail::make_meta("adapt", "lm", options.from, cfg, tokenizer.vocab_size(), {}));
-  return train_language_model("adapt", cfg, runtime, device, run, tokenizer, model);
+  RunDir run = detail::claim_output(options, "adapt");
+  log::info("adapt: " + options.from + " -> " + run.path() + (options.resume ? " (resuming)" : ""));
+  write_run_files(run, options, cfg, tokenizer, detail::make_meta("adapt", "lm", options.from, cfg, tokenizer.vocab_size(), {}));
+  return train_language_model("adapt", cfg, runtime, device, run, tokenizer, model, options.resume);
 }
 
 StageResult finetune(const config::Config& given, const util::RuntimeInfo& runtime, const StageOptions& options) {
   text::check_data_paths(given);
   nn::require_backbone(given);
   // Claim the output first: a refused --out should not cost a tokenizer training.
-  RunDir run = detail::claim_output(options.out, options.from, "finetune", options.overwrite);
-  auto start = detail::start_point(given, options.from, "finetune --from", runtime);
+  RunDir run = detail::claim_output(options, "finetune");
+  auto start = detail::start_point(given, options.from, "finetune --from", runtime, options.resume ? &run : nullptr);
   const auto& cfg = start.cfg;
   const auto& tokenizer = start.tokenizer;
   auto& parent = start.parent;
@@ -80,17 +107,17 @@ StageResult finetune(const config::Config& given, const util::RuntimeInfo& runti
   auto model = nn::make_classifier(cfg.model, cfg.train, tokenizer.vocab_size(), static_cast<int64_t>(labels.size()));
   if (parent) parent->load_encoder_weights(*model->encoder, "model.pt");
   log::info(std::string("finetune: ") + (parent ? options.from + " -> " : "from scratch -> ") + run.path() + ", " +
-            std::to_string(labels.size()) + " classes, " + std::to_string(corpora.train->size()) + " documents");
-  run.write_config(cfg);
-  tokenizer.save(run.file("tokenizer.model"));
-  run.write_meta(detail::make_meta("finetune", "classifier", options.from, cfg, tokenizer.vocab_size(), labels));
+            std::to_string(labels.size()) + " classes, " + std::to_string(corpora.train->size()) + " documents" +
+            (options.resume ? " (resuming)" : ""));
+  write_run_files(run, options, cfg, tokenizer,
+                  detail::make_meta("finetune", "classifier", options.from, cfg, tokenizer.vocab_size(), labels));
   model->to(device);
   const auto task_options = detail::classification_task_options(cfg, device);
   tasks::ClassificationTask task(model, *corpora.train, corpora.valid ? &*corpora.valid : nullptr, task_options);
   const auto fit = detail::fit_options(cfg, runtime, device, "finetune", model->layer_groups().size());
   StageResult result;
   result.run_dir = run.path();
-  result.fit = detail::fit_into_run(task, fit, run);
+  result.fit = detail::fit_into_run(task, fit, run, options.resume);
   return result;
 }
 

@@ -44,6 +44,11 @@ void LanguageModelingTask::start_epoch(int epoch) {
   state_.reset();  // the hidden state starts afresh each epoch
 }
 
+void LanguageModelingTask::restore_carried_state(std::vector<torch::Tensor> state) {
+  for (auto& t : state) t = t.to(options_.device);
+  state_.tensors = std::move(state);
+}
+
 train::StepResult LanguageModelingTask::train_step() {
   auto batch = train_stream_.next();
   TORCH_CHECK(batch.has_value(), "language-model stream ran out of batches");

@@ -4,18 +4,25 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <limits>
 #include <sstream>
 
 #include "ulmfit/train/precision.h"
 #include "ulmfit/train/progress.h"
 #include "ulmfit/train/schedule.h"
 #include "ulmfit/util/error.h"
+#include "ulmfit/util/interrupt.h"
 #include "ulmfit/util/log.h"
 
 namespace ulmfit::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+/// Under on_nonfinite: skip, this many non-finite batches in a row mean the
+/// weights or the LR are broken beyond skipping.
+constexpr int kMaxConsecutiveSkips = 100;
 
 template <class Optimizer, class Options>
 std::unique_ptr<torch::optim::Optimizer> build_optimizer(const std::vector<nn::ParameterGroup>& groups,
@@ -100,129 +107,264 @@ void Learner::set_lrs(double peak_lr, double factor, double beta1) {
   for (std::size_t g = 0; g < param_groups.size(); ++g) set_group_options(param_groups[g], lrs[g] * factor, beta1);
 }
 
+Learner::StageSpan Learner::stage_span(int epoch) const {
+  auto plan_at = [&](int e) {
+    return options_.freeze_plan.at(std::min<std::size_t>(static_cast<std::size_t>(e), options_.freeze_plan.size() - 1));
+  };
+  StageSpan span{0, 0, 0, plan_at(0)};
+  for (int e = 1; e <= epoch; ++e) {
+    if (plan_at(e) != span.trainable) {
+      span = {e, 0, span.index + 1, plan_at(e)};
+    }
+  }
+  span.end_epoch = epoch + 1;
+  while (span.end_epoch < options_.epochs && plan_at(span.end_epoch) == span.trainable) ++span.end_epoch;
+  return span;
+}
+
+std::string Learner::where_now() const {
+  return "epoch " + std::to_string(pos_.epoch + 1) + " step " + std::to_string(pos_.step_in_epoch);
+}
+
+bool Learner::weights_finite() const {
+  for (const auto& g : groups_) {
+    for (const auto& p : g) {
+      if (!torch::isfinite(p).all().item<bool>()) return false;
+    }
+  }
+  return true;
+}
+
+void Learner::write_checkpoint() {
+  if (!callbacks_.save_checkpoint) return;
+  if (!weights_finite()) {
+    throw RuntimeFailure(options_.stage + ": the weights hold NaN or infinite values at " + where_now() +
+                         "; no checkpoint written, the last good one is " +
+                         (last_checkpoint_.empty() ? std::string("none") : last_checkpoint_));
+  }
+  torch::serialize::OutputArchive archive;
+  // The hidden state only continues within an epoch; each epoch starts afresh.
+  const auto carried = pos_.step_in_epoch > 0 ? task_.carried_state() : std::vector<torch::Tensor>{};
+  save_training_state(archive, pos_, *optimizer_, carried, options_.device);
+  last_checkpoint_ = callbacks_.save_checkpoint(archive) + " (" +
+                     (pos_.step_in_epoch > 0 ? where_now() : "end of epoch " + std::to_string(pos_.epoch)) + ")";
+}
+
+void Learner::restore(torch::serialize::InputArchive& checkpoint, const std::string& source) {
+  auto restored = restore_training_state(checkpoint, *optimizer_, options_.device, source);
+  pos_ = restored.position;
+  restored_carried_ = std::move(restored.carried);
+  last_checkpoint_ = source;
+}
+
+bool Learner::train_batch(const Schedule& schedule, double peak_lr) {
+  optimizer_->zero_grad();
+  StepResult step;
+  {
+    AutocastScope autocast(options_.precision, options_.device);
+    step = task_.train_step();
+  }
+  const double factor = schedule.lr_factor(pos_.stage_step);
+  std::string fault;
+  if (!std::isfinite(step.loss_value)) {
+    fault = "the loss became " + std::to_string(step.loss_value);
+  } else {
+    step.loss.backward();
+    const auto params = trainable(groups_);
+    const double norm =
+        options_.clip_grad > 0
+            ? torch::nn::utils::clip_grad_norm_(params, options_.clip_grad)
+            : torch::nn::utils::clip_grad_norm_(params, std::numeric_limits<double>::infinity());
+    if (!std::isfinite(norm)) fault = "the gradient norm became " + std::to_string(norm);
+  }
+  if (!fault.empty()) {
+    std::ostringstream where;
+    where << options_.stage << ": " << fault << " at epoch " << pos_.epoch + 1 << " step " << pos_.step_in_epoch + 1
+          << " (lr " << peak_lr * factor << ")";
+    if (!options_.skip_nonfinite) {
+      throw RuntimeFailure(where.str() + "; the weights were not updated; last good checkpoint: " +
+                           (last_checkpoint_.empty() ? std::string("none yet") : last_checkpoint_) +
+                           ". Lower train.lr, or set train.on_nonfinite: skip");
+    }
+    optimizer_->zero_grad();
+    ++pos_.skipped_batches;
+    if (++consecutive_skips_ >= kMaxConsecutiveSkips) {
+      throw RuntimeFailure(where.str() + ": " + std::to_string(kMaxConsecutiveSkips) +
+                           " batches in a row were non-finite; stopping (last good checkpoint: " +
+                           (last_checkpoint_.empty() ? std::string("none yet") : last_checkpoint_) + ")");
+    }
+    log::warn(where.str() + "; batch skipped (" + std::to_string(pos_.skipped_batches) + " so far)");
+    return false;
+  }
+  consecutive_skips_ = 0;
+  set_lrs(peak_lr, factor * step.lr_scale, schedule.beta1(pos_.stage_step, options_.optimizer.betas.at(0)));
+  optimizer_->step();
+  pos_.epoch_loss += step.loss_value;
+  pos_.epoch_items += step.items;
+  ++pos_.epoch_batches;
+  last_loss_ = step.loss_value;
+  last_items_ = step.items;
+  return true;
+}
+
+bool Learner::end_epoch(ProgressLine& progress, const std::string& monitor, bool higher) {
+  auto model = task_.model();
+  model->eval();
+  Metrics metrics;
+  {
+    torch::NoGradGuard no_grad;
+    AutocastScope autocast(options_.precision, options_.device);
+    metrics = task_.evaluate();
+  }
+  metrics["train_loss"] = pos_.epoch_loss / static_cast<double>(std::max<std::int64_t>(1, pos_.epoch_batches));
+  pos_.last_metrics = metrics;
+  ++pos_.epochs_run;
+  progress.finish_epoch(metrics_text(metrics));
+  if (callbacks_.metrics) {
+    nlohmann::json line{{"stage", options_.stage}, {"epoch", pos_.epoch + 1}, {"eval", true}};
+    for (const auto& [k, v] : metrics) line[k] = v;
+    if (pos_.skipped_batches > 0) line["skipped_batches"] = pos_.skipped_batches;
+    callbacks_.metrics(line.dump());
+  }
+  const auto it = metrics.find(monitor);
+  // train_loss alone means there was no validation data to monitor.
+  if (it == metrics.end() && metrics.size() > 1) {
+    throw ConfigError("train.monitor: the " + options_.stage + " stage reports no metric '" + monitor +
+                      "' (it reports: " + metrics_text(metrics) + ")");
+  }
+  const double value = it == metrics.end() ? NAN : it->second;
+  if (std::isfinite(value) && (!pos_.has_best || improves(value, pos_.best, higher))) {
+    if (!weights_finite()) {
+      throw RuntimeFailure(options_.stage + ": the weights hold NaN or infinite values after epoch " +
+                           std::to_string(pos_.epoch + 1) + "; the best weights so far are kept");
+    }
+    pos_.best = value;
+    pos_.has_best = true;
+    pos_.best_metrics = metrics;
+    pos_.best_epoch = pos_.epoch;
+    pos_.stale_epochs = 0;
+    if (callbacks_.save_best) callbacks_.save_best();
+  } else {
+    ++pos_.stale_epochs;
+  }
+  if (options_.patience > 0 && pos_.stale_epochs >= options_.patience) {
+    log::info(options_.stage + ": no improvement of " + monitor + " in " + std::to_string(options_.patience) +
+              " epochs; stopping early");
+    return true;
+  }
+  return false;
+}
+
 FitSummary Learner::fit() {
-  FitSummary summary;
-  const auto fit_start = Clock::now();
+  const auto process_start = Clock::now();
+  const double seconds_before = pos_.seconds;
+  util::InterruptScope interrupts;
   auto model = task_.model();
   ProgressLine progress(options_.stage, task_.item_name());
   const std::string monitor = options_.monitor.empty() ? task_.monitor() : options_.monitor;
   const bool higher = options_.monitor.empty() ? task_.higher_is_better() : higher_is_better(monitor);
-  double best = higher ? -INFINITY : INFINITY;
-  int stale_epochs = 0;
-  std::int64_t global_step = 0;
-  const double beta1 = options_.optimizer.betas.at(0);
+  auto elapsed = [&] {
+    return seconds_before + std::chrono::duration<double>(Clock::now() - process_start).count();
+  };
+  auto stop_for_interrupt = [&] {
+    pos_.seconds = elapsed();
+    write_checkpoint();
+    const int sig = util::interrupt_signal();
+    throw Interrupted(options_.stage + ": " + (sig == SIGTERM ? "terminated" : "interrupted") + " at " +
+                      where_now() + "; checkpoint written: " + last_checkpoint_);
+  };
+  if (pos_.global_step > 0 || pos_.epoch > 0) {
+    log::info(options_.stage + ": resuming at " + where_now() + " (" + std::to_string(pos_.global_step) +
+              " steps done)");
+  }
 
-  int epoch = 0;
-  int stage_index = 0;
-  while (epoch < options_.epochs) {
-    // A stage: consecutive epochs with the same trainable groups.
-    auto plan_at = [&](int e) {
-      return options_.freeze_plan.at(std::min<std::size_t>(static_cast<std::size_t>(e), options_.freeze_plan.size() - 1));
-    };
-    const int trainable_groups = plan_at(epoch);
-    int stage_end = epoch + 1;
-    while (stage_end < options_.epochs && plan_at(stage_end) == trainable_groups) ++stage_end;
-    freeze_to(trainable_groups);
+  while (pos_.epoch < options_.epochs) {
+    const StageSpan span = stage_span(pos_.epoch);
+    freeze_to(span.trainable);
+    task_.start_epoch(pos_.epoch);
     const double peak_lr =
         options_.stage_lrs.empty()
             ? options_.lr
-            : options_.stage_lrs.at(std::min<std::size_t>(static_cast<std::size_t>(stage_index), options_.stage_lrs.size() - 1));
-    task_.start_epoch(epoch);
-    const auto per_epoch = static_cast<std::int64_t>(task_.num_batches());
-    const Schedule schedule(options_.schedule, per_epoch * (stage_end - epoch));
-    const std::string which = trainable_groups == 0 || trainable_groups >= static_cast<int>(groups_.size())
-                                  ? "all " + std::to_string(groups_.size()) + " layer groups"
-                                  : "the top " + std::to_string(trainable_groups) + " of " +
-                                        std::to_string(groups_.size()) + " layer groups";
-    log::info(options_.stage + ": epochs " + std::to_string(epoch + 1) + "-" + std::to_string(stage_end) + " train " +
-              which + ", peak lr " + std::to_string(peak_lr));
-    std::int64_t stage_step = 0;
+            : options_.stage_lrs.at(std::min<std::size_t>(static_cast<std::size_t>(span.index), options_.stage_lrs.size() - 1));
+    if (pos_.stage_steps == 0) {
+      pos_.stage_steps = static_cast<std::int64_t>(task_.num_batches()) * (span.end_epoch - span.first_epoch);
+      pos_.stage_step = 0;
+      const int n = static_cast<int>(groups_.size());
+      const std::string which = span.trainable == 0 || span.trainable >= n
+                                    ? "all " + std::to_string(n) + " layer groups"
+                                    : "the top " + std::to_string(span.trainable) + " of " + std::to_string(n) +
+                                          " layer groups";
+      log::info(options_.stage + ": epochs " + std::to_string(span.first_epoch + 1) + "-" +
+                std::to_string(span.end_epoch) + " train " + which + ", peak lr " + std::to_string(peak_lr));
+    }
+    if (pos_.step_in_epoch > 0) {
+      task_.seek(static_cast<std::size_t>(pos_.step_in_epoch));
+      if (!restored_carried_.empty()) task_.restore_carried_state(std::move(restored_carried_));
+    }
+    restored_carried_.clear();
+    const Schedule schedule(options_.schedule, pos_.stage_steps);
 
-    for (; epoch < stage_end; ++epoch) {
-      if (stage_step > 0) task_.start_epoch(epoch);
-      const std::size_t steps = task_.num_batches();
-      const int log_every = options_.log_every > 0 ? options_.log_every : std::max<int>(1, static_cast<int>(steps / 20));
-      progress.start_epoch(epoch, options_.epochs, steps);
-      model->train();
-      double epoch_loss = 0, epoch_items = 0;
-      const auto epoch_start = Clock::now();
-      for (std::size_t i = 0; i < steps; ++i, ++stage_step, ++global_step) {
-        optimizer_->zero_grad();
-        StepResult step;
-        {
-          AutocastScope autocast(options_.precision, options_.device);
-          step = task_.train_step();
-        }
-        if (!std::isfinite(step.loss_value)) {
-          throw RuntimeFailure(options_.stage + ": the loss became " + std::to_string(step.loss_value) +
-                               " at epoch " + std::to_string(epoch + 1) + " step " + std::to_string(i + 1) +
-                               "; lower the learning rate (train.lr)");
-        }
-        step.loss.backward();
-        if (options_.clip_grad > 0) torch::nn::utils::clip_grad_norm_(trainable(groups_), options_.clip_grad);
-        const double factor = schedule.lr_factor(stage_step);
-        set_lrs(peak_lr, factor * step.lr_scale, schedule.beta1(stage_step, beta1));
-        optimizer_->step();
-        epoch_loss += step.loss_value;
-        epoch_items += step.items;
-        const double top_lr = peak_lr * factor;
-        progress.update(i + 1, step.loss_value, step.items, top_lr);
-        if (callbacks_.metrics && ((i + 1) % static_cast<std::size_t>(log_every) == 0 || i + 1 == steps)) {
-          const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-          callbacks_.metrics(nlohmann::json{{"stage", options_.stage},
-                                            {"epoch", epoch + 1},
-                                            {"step", i + 1},
-                                            {"global_step", global_step + 1},
-                                            {"loss", step.loss_value},
-                                            {"lr", top_lr},
-                                            {task_.item_name() + "_per_s", epoch_items / std::max(seconds, 1e-9)}}
-                                 .dump());
-        }
+    const auto steps = static_cast<std::int64_t>(task_.num_batches());
+    const int log_every = options_.log_every > 0 ? options_.log_every : std::max<int>(1, static_cast<int>(steps / 20));
+    progress.start_epoch(pos_.epoch, options_.epochs, static_cast<std::size_t>(steps));
+    model->train();
+    const auto epoch_start = Clock::now();
+    double items_this_process = 0;
+    while (pos_.step_in_epoch < steps) {
+      const bool applied = train_batch(schedule, peak_lr);
+      const double top_lr = peak_lr * schedule.lr_factor(pos_.stage_step);
+      ++pos_.step_in_epoch;
+      ++pos_.stage_step;
+      ++pos_.global_step;
+      if (applied) {
+        items_this_process += last_items_;
+        progress.update(static_cast<std::size_t>(pos_.step_in_epoch), last_loss_, last_items_, top_lr);
       }
-      model->eval();
-      Metrics metrics;
-      {
-        torch::NoGradGuard no_grad;
-        AutocastScope autocast(options_.precision, options_.device);
-        metrics = task_.evaluate();
-      }
-      metrics["train_loss"] = epoch_loss / std::max<double>(1.0, static_cast<double>(steps));
-      summary.last = metrics;
-      ++summary.epochs_run;
-      progress.finish_epoch(metrics_text(metrics));
-      if (callbacks_.metrics) {
-        nlohmann::json line{{"stage", options_.stage}, {"epoch", epoch + 1}, {"eval", true}};
-        for (const auto& [k, v] : metrics) line[k] = v;
+      if (callbacks_.metrics && (pos_.step_in_epoch % log_every == 0 || pos_.step_in_epoch == steps)) {
+        const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+        nlohmann::json line{{"stage", options_.stage},
+                            {"epoch", pos_.epoch + 1},
+                            {"step", pos_.step_in_epoch},
+                            {"global_step", pos_.global_step},
+                            {"lr", top_lr},
+                            {task_.item_name() + "_per_s", items_this_process / std::max(seconds, 1e-9)}};
+        if (applied) {
+          line["loss"] = last_loss_;
+        } else {
+          line["skipped"] = true;
+        }
         callbacks_.metrics(line.dump());
       }
-      const auto it = metrics.find(monitor);
-      // train_loss alone means there was no validation data to monitor.
-      if (it == metrics.end() && metrics.size() > 1) {
-        throw ConfigError("train.monitor: the " + options_.stage + " stage reports no metric '" + monitor +
-                          "' (it reports: " + metrics_text(metrics) + ")");
-      }
-      const double value = it == metrics.end() ? NAN : it->second;
-      if (std::isfinite(value) && improves(value, best, higher)) {
-        best = value;
-        summary.best = metrics;
-        summary.best_epoch = epoch;
-        stale_epochs = 0;
-        if (callbacks_.save_best) callbacks_.save_best();
-      } else {
-        ++stale_epochs;
-      }
-      if (callbacks_.save_state) callbacks_.save_state(epoch, *optimizer_);
-      if (options_.patience > 0 && stale_epochs >= options_.patience) {
-        log::info(options_.stage + ": no improvement of " + monitor + " in " +
-                  std::to_string(options_.patience) + " epochs; stopping early");
-        epoch = options_.epochs;
-        break;
+      if (util::interrupt_requested()) stop_for_interrupt();
+      if (options_.checkpoint_every > 0 && pos_.global_step % options_.checkpoint_every == 0 &&
+          pos_.step_in_epoch < steps) {
+        pos_.seconds = elapsed();
+        write_checkpoint();
       }
     }
-    ++stage_index;
+    const bool stop_early = end_epoch(progress, monitor, higher);
+    ++pos_.epoch;
+    pos_.step_in_epoch = 0;
+    pos_.epoch_loss = 0;
+    pos_.epoch_items = 0;
+    pos_.epoch_batches = 0;
+    if (pos_.epoch >= span.end_epoch) pos_.stage_steps = 0;  // the next epoch begins a new stage
+    if (stop_early) pos_.epoch = options_.epochs;             // a resumed run stays stopped
+    pos_.seconds = elapsed();
+    write_checkpoint();
+    if (util::interrupt_requested() && pos_.epoch < options_.epochs) {
+      throw Interrupted(options_.stage + ": interrupted after epoch " + std::to_string(pos_.epoch) +
+                        "; checkpoint written: " + last_checkpoint_);
+    }
   }
-  summary.steps = global_step;
-  summary.seconds = std::chrono::duration<double>(Clock::now() - fit_start).count();
+  FitSummary summary;
+  summary.last = pos_.last_metrics;
+  summary.best = pos_.best_metrics;
+  summary.best_epoch = pos_.best_epoch;
+  summary.epochs_run = pos_.epochs_run;
+  summary.steps = pos_.global_step;
+  summary.skipped_batches = pos_.skipped_batches;
+  summary.seconds = elapsed();
   return summary;
 }
 

@@ -40,7 +40,7 @@ TEST_F(CliPipeline, PretrainAdaptFinetuneEvaluatePredictGenerate) {
   const auto lm = cli_run("pretrain --config " + cfg("tiny-lm.yaml") + " --out " + run("lm"), dir_.path());
   ASSERT_EQ(lm.code, 0) << lm.err;
   EXPECT_EQ(lm.out, run("lm") + "\n");
-  for (const char* f : {"config.yaml", "meta.yaml", "tokenizer.model", "model.pt", "metrics.jsonl", "state/model.pt"}) {
+  for (const char* f : {"config.yaml", "meta.yaml", "tokenizer.model", "model.pt", "metrics.jsonl", "state/checkpoint.pt"}) {
     EXPECT_TRUE(std::filesystem::exists(dir_ / "lm" / f)) << f;
   }
   // A run directory is never overwritten by accident.

@@ -190,6 +190,9 @@ struct TrainConfig {
   std::vector<double> stage_lrs;  // peak LR per unfreezing stage; empty = lr
   int patience = 0;               // early stopping; 0 = off
   std::string monitor;            // metric picking the best weights; empty = task default
+  int log_every = 0;              // steps between metrics lines; 0 = about 20 per epoch
+  int checkpoint_every = 0;       // steps between resumable checkpoints; 0 = epoch ends only
+  std::string on_nonfinite = "stop";  // stop | skip: what a NaN / infinite loss or gradient does
 
   template <class V>
   void visit(V& v) {
@@ -217,6 +220,14 @@ struct TrainConfig {
             "metric that picks the best weights and drives patience; empty = valid_loss (LM) or "
             "accuracy (classifier)",
             one_of({"", "valid_loss", "perplexity", "accuracy", "macro_f1", "train_loss"}));
+    v.value("log_every", log_every, "steps between metrics.jsonl lines; 0 = about 20 per epoch",
+            at_least(0));
+    v.value("checkpoint_every", checkpoint_every,
+            "steps between resumable checkpoints (state/checkpoint.pt); 0 = at epoch ends only",
+            at_least(0));
+    v.value("on_nonfinite", on_nonfinite,
+            "a NaN or infinite loss or gradient: stop the run, or skip the batch (counted in the log)",
+            one_of({"stop", "skip"}));
   }
 };
 

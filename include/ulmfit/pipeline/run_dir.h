@@ -17,6 +17,10 @@ namespace ulmfit::pipeline {
 /// Bumped when a run directory's layout or meaning changes.
 constexpr int kRunFormatVersion = 1;
 
+/// The resumable checkpoint inside a run directory: model weights, optimizer,
+/// loop position, RNG states, carried state and the metrics.jsonl size.
+constexpr const char* kCheckpointFile = "state/checkpoint.pt";
+
 struct RunMeta {
   int format_version = kRunFormatVersion;
   std::string stage;     // pretrain | adapt | finetune
@@ -50,6 +54,13 @@ class RunDir {
 
   /// Appends one JSON line to metrics.jsonl.
   void append_metrics(const std::string& json_line) const;
+  /// Size of metrics.jsonl now (0 when absent); a checkpoint records it.
+  std::uint64_t metrics_size() const;
+  /// Cuts metrics.jsonl back to `size` bytes: a resumed run drops the lines
+  /// logged after its checkpoint, which it is about to log again.
+  void truncate_metrics(std::uint64_t size) const;
+  /// Removes temporary files an interrupted atomic write left behind.
+  void remove_stale_temporaries() const;
 
   void save_weights(torch::nn::Module& module, const std::string& name) const;
   /// Loads weights saved from a module of the same architecture.
@@ -67,5 +78,11 @@ class RunDir {
 void save_module(torch::nn::Module& module, const std::string& path);
 /// CheckpointError naming the file when it is corrupt or does not fit.
 void load_module(torch::nn::Module& module, const std::string& path, const std::string& submodule = "");
+/// Reads `path` into an archive; CheckpointError when it is missing or damaged.
+torch::serialize::InputArchive read_archive(const std::string& path);
+/// Loads a module from an archive (or its `submodule` entry), checking every
+/// tensor's presence and shape first; errors name `path`.
+void load_module_from(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& path,
+                      const std::string& submodule = "");
 
 }  // namespace ulmfit::pipeline

@@ -20,7 +20,17 @@ struct StageOptions {
   std::string from;        // parent run directory (adapt, finetune)
   std::string out;         // run directory to write; empty = runs/<stage>-<time>
   bool overwrite = false;  // replace a non-empty run directory
+  bool resume = false;     // continue the run in `out` from its checkpoint
 };
+
+/// What `ulmfit STAGE --resume RUN` runs: RUN's own resolved config, its
+/// parent as `from` and RUN itself as `out`. UsageError when RUN belongs to
+/// another stage; CheckpointError when it is not a run directory.
+struct Resumption {
+  config::Config cfg;
+  StageOptions options;
+};
+Resumption prepare_resume(const std::string& run_dir, const std::string& stage);
 
 struct StageResult {
   std::string run_dir;

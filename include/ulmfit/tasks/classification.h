@@ -25,6 +25,7 @@ class ClassificationTask : public train::Task {
   std::vector<nn::ParameterGroup> layer_groups() override { return model_->layer_groups(); }
   void start_epoch(int epoch) override;
   std::size_t num_batches() const override { return batches_.num_batches(); }
+  void seek(std::size_t index) override { next_ = index; }
   train::StepResult train_step() override;
   train::Metrics evaluate() override;
   std::string monitor() const override { return "accuracy"; }

@@ -31,6 +31,9 @@ class LanguageModelingTask : public train::Task {
   std::vector<nn::ParameterGroup> layer_groups() override { return model_->layer_groups(); }
   void start_epoch(int epoch) override;
   std::size_t num_batches() const override { return train_stream_.num_batches(); }
+  void seek(std::size_t index) override { train_stream_.seek(index); }
+  std::vector<torch::Tensor> carried_state() const override { return state_.tensors; }
+  void restore_carried_state(std::vector<torch::Tensor> state) override;
   train::StepResult train_step() override;
   train::Metrics evaluate() override;
   std::string monitor() const override { return "valid_loss"; }

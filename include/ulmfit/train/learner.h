@@ -11,7 +11,10 @@
 #include <vector>
 
 #include "ulmfit/config/config.h"
+#include "ulmfit/train/progress.h"
+#include "ulmfit/train/schedule.h"
 #include "ulmfit/train/task.h"
+#include "ulmfit/train/training_state.h"
 
 namespace ulmfit::train {
 
@@ -33,6 +36,8 @@ struct FitOptions {
   std::string precision = "fp32";
   torch::Device device = torch::kCPU;
   int log_every = 0;                    // steps between metric lines; 0 = about 20 per epoch
+  int checkpoint_every = 0;             // steps between checkpoints; 0 = epoch ends only
+  bool skip_nonfinite = false;          // skip a batch with a NaN / infinite loss or gradient instead of stopping
 };
 
 struct FitCallbacks {
@@ -40,8 +45,10 @@ struct FitCallbacks {
   std::function<void(const std::string&)> metrics;
   /// The monitored metric improved: keep these weights as the best.
   std::function<void()> save_best;
-  /// An epoch ended: write resumable state (weights and optimizer).
-  std::function<void(int epoch, torch::optim::Optimizer& optimizer)> save_state;
+  /// A checkpoint is due (every checkpoint_every steps, each epoch end, and
+  /// on an interrupt): `training_state` holds the Learner's part; add the
+  /// model's weights, write it atomically and return where it went.
+  std::function<std::string(torch::serialize::OutputArchive& training_state)> save_checkpoint;
 };
 
 struct FitSummary {
@@ -50,6 +57,7 @@ struct FitSummary {
   int best_epoch = -1;
   int epochs_run = 0;
   std::int64_t steps = 0;
+  std::int64_t skipped_batches = 0;
   double seconds = 0;
 };
 
@@ -58,10 +66,18 @@ struct FitSummary {
 /// epoch until all train).
 std::vector<int> freeze_plan_from(const config::TrainConfig& train, std::size_t groups);
 
+/// A SIGINT / SIGTERM or a fault stops fit() with one of the errors in
+/// util/error.h: Interrupted (after writing a checkpoint) or RuntimeFailure (a
+/// non-finite loss or gradient under on_nonfinite: stop, naming the step, the
+/// LR and the last good checkpoint). Weights holding NaN are never saved.
 class Learner {
  public:
   Learner(Task& task, FitOptions options, FitCallbacks callbacks = {});
   FitSummary fit();
+  /// Continues where a checkpoint written through save_checkpoint left off
+  /// (the model's weights must already be loaded). `source` names it in errors.
+  void restore(torch::serialize::InputArchive& checkpoint, const std::string& source);
+  const LoopPosition& position() const { return pos_; }
 
   /// Makes only the top `trainable` groups require gradients (0 = all).
   void freeze_to(int trainable);
@@ -70,11 +86,30 @@ class Learner {
   void set_lrs(double peak_lr, double factor, double beta1);
 
  private:
+  /// Consecutive epochs with the same trainable groups share one schedule.
+  struct StageSpan {
+    int first_epoch, end_epoch, index, trainable;
+  };
+  StageSpan stage_span(int epoch) const;
+  /// One batch: forward, backward, checks, optimizer step. False when the
+  /// batch was skipped as non-finite.
+  bool train_batch(const Schedule& schedule, double peak_lr);
+  /// Evaluates, keeps the best weights, and says whether patience ran out.
+  bool end_epoch(ProgressLine& progress, const std::string& monitor, bool higher);
+  void write_checkpoint();
+  bool weights_finite() const;
+  std::string where_now() const;
+
   Task& task_;
   FitOptions options_;
   FitCallbacks callbacks_;
   std::vector<nn::ParameterGroup> groups_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  LoopPosition pos_;
+  std::vector<torch::Tensor> restored_carried_;  // applied once the epoch is positioned
+  std::string last_checkpoint_;                 // for messages: where and when
+  int consecutive_skips_ = 0;
+  double last_loss_ = 0, last_items_ = 0;  // of the last applied batch
 };
 
 /// fastai's LR finder: raises the LR exponentially from start_lr to end_lr

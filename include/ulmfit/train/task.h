@@ -28,6 +28,12 @@ class Task {
   virtual std::vector<nn::ParameterGroup> layer_groups() = 0;
   virtual void start_epoch(int epoch) = 0;
   virtual std::size_t num_batches() const = 0;
+  /// Skips to batch `index` of the epoch begun by start_epoch (resuming).
+  virtual void seek(std::size_t index) = 0;
+  /// State carried from one batch to the next (an LM's hidden state), saved
+  /// in checkpoints so a resumed run continues exactly; empty when none.
+  virtual std::vector<torch::Tensor> carried_state() const { return {}; }
+  virtual void restore_carried_state(std::vector<torch::Tensor> state) {}
   /// Forward pass and loss of the epoch's next training batch (model in train mode).
   virtual StepResult train_step() = 0;
   /// Scores the validation data (model in eval mode, no gradients).

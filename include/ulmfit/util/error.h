@@ -52,6 +52,13 @@ class RuntimeFailure : public Error {
   ExitCode exit_code() const override { return ExitCode::kRuntime; }
 };
 
+/// Training stopped on SIGINT / SIGTERM after writing a checkpoint: exit 130.
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+  ExitCode exit_code() const override { return ExitCode::kInterrupted; }
+};
+
 /// A command whose stage is not built yet: exit 1 without pretending otherwise.
 class NotImplementedError : public RuntimeFailure {
  public:
