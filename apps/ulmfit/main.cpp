@@ -1,6 +1,7 @@
 // ulmfit: transfer learning for text, from one binary.
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <iostream>
 
 #include "cli_common.h"
@@ -8,6 +9,9 @@
 
 int main(int argc, char** argv) {
   using namespace ulmfit;
+  // Past a file-size limit a write should fail with EFBIG (a clear error, the
+  // previous file kept) rather than kill the process with SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"ulmfit: ULMFiT and Transformer transfer learning for text, on LibTorch"};
   app.require_subcommand(0, 1);
   bool show_version = false;

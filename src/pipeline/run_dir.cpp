@@ -51,21 +51,64 @@ void check_archive_fits(torch::nn::Module& module, torch::serialize::InputArchiv
   }
 }
 
+/// Weight files end with a trailer: this magic, then the FNV-1a hash of every
+/// byte before it. LibTorch's zip reader does not check the bytes of the
+/// tensors, so a flipped bit there would otherwise load as wrong weights.
+constexpr std::string_view kTrailerMagic = "ULMFSUM1";
+constexpr std::size_t kTrailerSize = 16;
+
+std::string with_trailer(std::string bytes) {
+  const std::uint64_t hash = util::fnv1a(bytes);
+  bytes += kTrailerMagic;
+  for (int i = 0; i < 8; ++i) bytes += static_cast<char>((hash >> (8 * i)) & 0xff);
+  return bytes;
+}
+
+/// The archive bytes of a weight file, checked against its trailer. (A file
+/// without one is an archive from before trailers existed.)
+std::string checked_payload(std::string bytes, const std::string& path) {
+  if (bytes.size() < kTrailerSize ||
+      std::string_view(bytes).substr(bytes.size() - kTrailerSize, kTrailerMagic.size()) != kTrailerMagic) {
+    return bytes;
+  }
+  std::uint64_t stored = 0;
+  for (int i = 0; i < 8; ++i) {
+    stored |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes[bytes.size() - 8 + static_cast<std::size_t>(i)]))
+              << (8 * i);
+  }
+  bytes.resize(bytes.size() - kTrailerSize);
+  if (util::fnv1a(bytes) != stored) {
+    throw CheckpointError(path + ": damaged weights file (checksum mismatch); restore it or train again");
+  }
+  return bytes;
+}
+
 }  // namespace
+
+void write_archive(torch::serialize::OutputArchive& archive, const std::string& path) {
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  util::write_file_atomic(path, with_trailer(std::move(bytes).str()));
+}
 
 void save_module(torch::nn::Module& module, const std::string& path) {
   torch::serialize::OutputArchive archive;
   module.save(archive);
-  std::ostringstream bytes;
-  archive.save_to(bytes);
-  util::write_file_atomic(path, bytes.str());
+  write_archive(archive, path);
 }
 
 torch::serialize::InputArchive read_archive(const std::string& path) {
   if (!fs::is_regular_file(path)) throw CheckpointError(path + ": weights file not found");
+  std::string bytes;
+  try {
+    bytes = util::read_file(path);
+  } catch (const DataError& e) {
+    throw CheckpointError(e.what());
+  }
+  std::istringstream stream(checked_payload(std::move(bytes), path));
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path);
+    archive.load_from(stream);
   } catch (const c10::Error& e) {
     throw CheckpointError(path + ": corrupt or truncated weights file (" + first_line(e.what_without_backtrace()) + ")");
   }
@@ -106,7 +149,7 @@ RunDir RunDir::create(const std::string& path, bool overwrite) {
     }
   }
   fs::create_directories(path, ec);
-  if (ec) throw RuntimeFailure(path + ": cannot create run directory: " + ec.message());
+  if (ec) throw UsageError(path + ": cannot create run directory: " + ec.message() + " (--out)");
   return RunDir(path);
 }
 

@@ -135,9 +135,7 @@ train::FitSummary fit_into_run(train::Task& task, const train::FitOptions& optio
     model->save(weights);
     state.write("model", weights);
     state.write("metrics_bytes", c10::IValue(static_cast<std::int64_t>(run.metrics_size())));
-    std::ostringstream bytes;
-    state.save_to(bytes);
-    util::write_file_atomic(checkpoint, bytes.str());
+    write_archive(state, checkpoint);
     return checkpoint;
   };
   train::Learner learner(task, options, callbacks);

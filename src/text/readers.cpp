@@ -72,9 +72,20 @@ class DocumentSink {
   std::size_t empty_ = 0;
 };
 
+/// Text never holds a NUL byte; a binary file (an archive, a model, an image)
+/// given as data almost always does within its first few kilobytes.
+void refuse_binary(const fs::path& path, std::string_view content) {
+  const std::size_t nul = content.substr(0, 8192).find('\0');
+  if (nul != std::string_view::npos) {
+    throw DataError(path.string() + ": looks like a binary file (NUL byte at offset " + std::to_string(nul) +
+                    "); data must be UTF-8 text");
+  }
+}
+
 std::string read_nonempty(const fs::path& path) {
   std::string content = util::read_file(path);
   if (content.empty()) throw DataError(path.string() + ": file is empty");
+  refuse_binary(path, content);
   return content;
 }
 
@@ -170,6 +181,7 @@ void read_folder(const fs::path& root, const DataSource& source, DocumentSink& s
   for (const auto& [dir, label] : folder_parts(root, source)) {
     for (const auto& file : sorted_entries(dir, false)) {
       const std::string content = util::read_file(file);
+      refuse_binary(file, content);
       sink.add(content, label, file.string(), 0);
     }
   }

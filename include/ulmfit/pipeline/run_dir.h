@@ -74,6 +74,9 @@ class RunDir {
   RunMeta meta_;
 };
 
+/// Writes an archive to `path` atomically, with a checksum trailer that
+/// read_archive verifies.
+void write_archive(torch::serialize::OutputArchive& archive, const std::string& path);
 /// Writes a module's parameters and buffers to `path` atomically.
 void save_module(torch::nn::Module& module, const std::string& path);
 /// CheckpointError naming the file when it is corrupt or does not fit.
