@@ -124,6 +124,9 @@ TEST_F(CliBadInput, DataFiles) {
 
 TEST_F(CliBadInput, RunDirectories) {
   train_runs();
+  // An output directory that cannot be created (a file stands in the way).
+  expect_bad_input("pretrain --config " + cfg("tiny-lm.yaml") + " --out " + at("general.txt") + "/run",
+                   {"general.txt/run: cannot create run directory", "(--out)"});
   expect_bad_input("evaluate --model " + at("nowhere") + " --data " + at("labelled.csv"), {"nowhere: run directory not found"});
 
   const auto missing = copy_run("clf", "missing");
