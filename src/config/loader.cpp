@@ -183,7 +183,11 @@ class YamlReader {
 
   void reject_unknown() const {
     for (const auto& entry : node_) {
-      const std::string key = entry.first.as<std::string>();
+      // YAML allows a list or a mapping as a key ({[a]: 1}); a config never does.
+      if (!entry.first.IsScalar()) {
+        ctx_.fail(entry.first, prefix_ + "<key>", "keys must be plain names, got " + describe_node(entry.first));
+      }
+      const std::string key = entry.first.Scalar();
       if (!known_.count(key)) ctx_.fail(entry.first, prefix_ + key, "unknown key");
     }
   }
@@ -380,7 +384,14 @@ Config load_config_text(const std::string& yaml, const std::string& source,
     throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) + ":" +
                       std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
   }
-  return load_from_node(root, ctx, overrides);
+  try {
+    return load_from_node(root, ctx, overrides);
+  } catch (const YAML::Exception& e) {
+    // Any yaml-cpp failure the checks above did not foresee is still a bad
+    // config, never a crash or a runtime failure.
+    throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                      ": " + e.msg);
+  }
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {

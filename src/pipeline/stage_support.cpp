@@ -97,6 +97,7 @@ train::FitOptions fit_options(const config::Config& cfg, const util::RuntimeInfo
   o.precision = runtime.precision;
   o.device = device;
   o.log_every = cfg.train.log_every;
+  o.eval_every = cfg.train.eval_every;
   o.checkpoint_every = cfg.train.checkpoint_every;
   o.skip_nonfinite = cfg.train.on_nonfinite == "skip";
   return o;

@@ -207,7 +207,7 @@ bool Learner::train_batch(const Schedule& schedule, double peak_lr) {
   return true;
 }
 
-bool Learner::end_epoch(ProgressLine& progress, const std::string& monitor, bool higher) {
+bool Learner::evaluate_and_keep_best(ProgressLine* progress, const std::string& monitor, bool higher) {
   auto model = task_.model();
   model->eval();
   Metrics metrics;
@@ -216,27 +216,37 @@ bool Learner::end_epoch(ProgressLine& progress, const std::string& monitor, bool
     AutocastScope autocast(options_.precision, options_.device);
     metrics = task_.evaluate();
   }
-  metrics["train_loss"] = pos_.epoch_loss / static_cast<double>(std::max<std::int64_t>(1, pos_.epoch_batches));
-  pos_.last_metrics = metrics;
-  ++pos_.epochs_run;
-  progress.finish_epoch(metrics_text(metrics));
+  const bool epoch_end = progress != nullptr;
+  if (epoch_end) {
+    metrics["train_loss"] = pos_.epoch_loss / static_cast<double>(std::max<std::int64_t>(1, pos_.epoch_batches));
+    pos_.last_metrics = metrics;
+    ++pos_.epochs_run;
+    progress->finish_epoch(metrics_text(metrics));
+  } else {
+    log::info(options_.stage + ": " + where_now() + ": " + metrics_text(metrics));
+  }
   if (callbacks_.metrics) {
     nlohmann::json line{{"stage", options_.stage}, {"epoch", pos_.epoch + 1}, {"eval", true}};
+    if (!epoch_end) {
+      line["step"] = pos_.step_in_epoch;
+      line["global_step"] = pos_.global_step;
+    }
     for (const auto& [k, v] : metrics) line[k] = v;
     if (pos_.skipped_batches > 0) line["skipped_batches"] = pos_.skipped_batches;
     callbacks_.metrics(line.dump());
   }
   const auto it = metrics.find(monitor);
-  // train_loss alone means there was no validation data to monitor.
-  if (it == metrics.end() && metrics.size() > 1) {
+  // Nothing (or train_loss alone) means there was no validation data to monitor.
+  const bool has_validation = !metrics.empty() && !(metrics.size() == 1 && metrics.count("train_loss"));
+  if (it == metrics.end() && has_validation) {
     throw ConfigError("train.monitor: the " + options_.stage + " stage reports no metric '" + monitor +
                       "' (it reports: " + metrics_text(metrics) + ")");
   }
   const double value = it == metrics.end() ? NAN : it->second;
   if (std::isfinite(value) && (!pos_.has_best || improves(value, pos_.best, higher))) {
     if (!weights_finite()) {
-      throw RuntimeFailure(options_.stage + ": the weights hold NaN or infinite values after epoch " +
-                           std::to_string(pos_.epoch + 1) + "; the best weights so far are kept");
+      throw RuntimeFailure(options_.stage + ": the weights hold NaN or infinite values at " + where_now() +
+                           "; the best weights so far are kept");
     }
     pos_.best = value;
     pos_.has_best = true;
@@ -244,12 +254,13 @@ bool Learner::end_epoch(ProgressLine& progress, const std::string& monitor, bool
     pos_.best_epoch = pos_.epoch;
     pos_.stale_epochs = 0;
     if (callbacks_.save_best) callbacks_.save_best();
-  } else {
+  } else if (has_validation || epoch_end) {
     ++pos_.stale_epochs;
   }
+  model->train();
   if (options_.patience > 0 && pos_.stale_epochs >= options_.patience) {
     log::info(options_.stage + ": no improvement of " + monitor + " in " + std::to_string(options_.patience) +
-              " epochs; stopping early");
+              " evaluations; stopping early");
     return true;
   }
   return false;
@@ -308,6 +319,7 @@ FitSummary Learner::fit() {
     const int log_every = options_.log_every > 0 ? options_.log_every : std::max<int>(1, static_cast<int>(steps / 20));
     progress.start_epoch(pos_.epoch, options_.epochs, static_cast<std::size_t>(steps));
     model->train();
+    bool stopped_mid_epoch = false;
     const auto epoch_start = Clock::now();
     double items_this_process = 0;
     while (pos_.step_in_epoch < steps) {
@@ -335,6 +347,11 @@ FitSummary Learner::fit() {
         }
         callbacks_.metrics(line.dump());
       }
+      if (options_.eval_every > 0 && pos_.global_step % options_.eval_every == 0 && pos_.step_in_epoch < steps &&
+          evaluate_and_keep_best(nullptr, monitor, higher)) {
+        stopped_mid_epoch = true;
+        break;
+      }
       if (util::interrupt_requested()) stop_for_interrupt();
       if (options_.checkpoint_every > 0 && pos_.global_step % options_.checkpoint_every == 0 &&
           pos_.step_in_epoch < steps) {
@@ -342,7 +359,7 @@ FitSummary Learner::fit() {
         write_checkpoint();
       }
     }
-    const bool stop_early = end_epoch(progress, monitor, higher);
+    const bool stop_early = stopped_mid_epoch || evaluate_and_keep_best(&progress, monitor, higher);
     ++pos_.epoch;
     pos_.step_in_epoch = 0;
     pos_.epoch_loss = 0;

@@ -121,5 +121,13 @@ TEST(Config, SyntaxErrorsAndMissingFiles) {
   EXPECT_EQ(config::load_config(file.string()).train.epochs, 2);
 }
 
+TEST(Config, NonScalarKeysAreConfigErrors) {
+  // Found by fuzz/fuzz_config: a list as a mapping key escaped as yaml-cpp's
+  // bad-conversion exception (exit 1 in the CLI, a crash in the fuzzer).
+  EXPECT_THAT(error_of("train: {optimizer: {[a, b]: 1}}\n"),
+              HasSubstr("x.yaml:1:21: train.optimizer.<key>: keys must be plain names, got a list"));
+  EXPECT_THAT(error_of("{a: 1}: 2\n"), HasSubstr("keys must be plain names, got a mapping"));
+}
+
 }  // namespace
 }  // namespace ulmfit

@@ -357,5 +357,41 @@ TEST(NonFinite, NanWeightsAreNeverSavedAsBestOrCheckpoint) {
   EXPECT_EQ(checkpoints, 1);  // epoch 1 only
 }
 
+TEST(Learner, EvaluatesEveryNStepsAndKeepsTheBestOfThem) {
+  Tiny tiny;
+  auto t = tiny_lm(tiny, 1);
+  std::size_t steps_per_epoch = 0;
+  t.task->on_step = [&](train::StepResult&, int) { steps_per_epoch = t.task->num_batches(); };
+  auto options = Tiny::fit(2, 1e-2);
+  options.eval_every = 3;
+  std::vector<json> evals;
+  int best_saves = 0;
+  train::FitCallbacks cb;
+  cb.metrics = [&evals](const std::string& line) {
+    const auto j = json::parse(line);
+    if (j.contains("eval")) evals.push_back(j);
+  };
+  cb.save_best = [&best_saves] { ++best_saves; };
+  const auto summary = train::Learner(*t.task, options, cb).fit();
+  ASSERT_GT(evals.size(), 2u);
+  std::size_t mid_epoch = 0;
+  for (const auto& e : evals) {
+    if (e.contains("global_step")) {
+      ++mid_epoch;
+      EXPECT_EQ(e.at("global_step").get<int>() % 3, 0);
+      EXPECT_FALSE(e.contains("train_loss"));
+    } else {
+      EXPECT_TRUE(e.contains("train_loss"));  // the epoch-end evaluation
+    }
+  }
+  EXPECT_GE(mid_epoch, 2 * ((steps_per_epoch - 1) / 3) - 1);
+  EXPECT_EQ(evals.size() - mid_epoch, 2u);
+  EXPECT_GE(best_saves, 2);
+  // The best of every evaluation, mid-epoch ones included, is kept.
+  double lowest = INFINITY;
+  for (const auto& e : evals) lowest = std::min(lowest, e.at("valid_loss").get<double>());
+  EXPECT_DOUBLE_EQ(summary.best.at("valid_loss"), lowest);
+}
+
 }  // namespace
 }  // namespace ulmfit

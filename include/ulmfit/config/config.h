@@ -190,6 +190,7 @@ struct TrainConfig {
   std::vector<double> stage_lrs;  // peak LR per unfreezing stage; empty = lr
   int patience = 0;               // early stopping; 0 = off
   std::string monitor;            // metric picking the best weights; empty = task default
+  int eval_every = 0;             // steps between evaluations within an epoch; 0 = epoch ends only
   int log_every = 0;              // steps between metrics lines; 0 = about 20 per epoch
   int checkpoint_every = 0;       // steps between resumable checkpoints; 0 = epoch ends only
   std::string on_nonfinite = "stop";  // stop | skip: what a NaN / infinite loss or gradient does
@@ -214,7 +215,11 @@ struct TrainConfig {
     v.value("freeze_to", freeze_to,
             "per epoch, how many top layer groups train (0 = all); overrides unfreeze");
     v.value("stage_lrs", stage_lrs, "peak LR of each unfreezing stage; empty = lr for all");
-    v.value("patience", patience, "stop after this many epochs without improvement; 0 = never",
+    v.value("patience", patience,
+            "stop after this many evaluations without improvement (epochs, unless eval_every); 0 = never",
+            at_least(0));
+    v.value("eval_every", eval_every,
+            "also evaluate (and keep the best weights) every this many steps; 0 = at epoch ends only",
             at_least(0));
     v.value("monitor", monitor,
             "metric that picks the best weights and drives patience; empty = valid_loss (LM) or "

@@ -31,7 +31,8 @@ struct FitOptions {
   /// holds for the remaining epochs. Consecutive equal entries form a stage,
   /// and each stage runs its own schedule.
   std::vector<int> freeze_plan = {0};
-  int patience = 0;                     // epochs without improvement before stopping; 0 = never
+  int patience = 0;                     // evaluations without improvement before stopping; 0 = never
+  int eval_every = 0;                   // steps between evaluations within an epoch; 0 = epoch ends only
   std::string monitor;                  // metric that picks the best weights; empty = the task's
   std::string precision = "fp32";
   torch::Device device = torch::kCPU;
@@ -95,7 +96,9 @@ class Learner {
   /// batch was skipped as non-finite.
   bool train_batch(const Schedule& schedule, double peak_lr);
   /// Evaluates, keeps the best weights, and says whether patience ran out.
-  bool end_epoch(ProgressLine& progress, const std::string& monitor, bool higher);
+  /// `progress` is given at an epoch's end (train_loss joins the metrics),
+  /// null for an evaluation every eval_every steps.
+  bool evaluate_and_keep_best(ProgressLine* progress, const std::string& monitor, bool higher);
   void write_checkpoint();
   bool weights_finite() const;
   std::string where_now() const;
