@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   cli::add_stage_commands(app, on_run);
   cli::add_inference_commands(app, on_run);
   cli::add_tokenizer_commands(app, on_run);
+  cli::add_bench_command(app, on_run);
 
   try {
     app.parse(argc, argv);

@@ -129,5 +129,24 @@ TEST_F(Cli, TokenizerEncodeSplitUsesTheCache) {
   EXPECT_TRUE(std::filesystem::exists(dir_ / "cache"));
 }
 
+TEST_F(Cli, BenchPrintsThroughputAsJson) {
+  const auto r = cli_run("bench --config " + config_.string() + " --steps 2 --warmup 1 --doc-tokens 16 --set precision=fp32",
+                         dir_.path());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  for (const char* field : {"lm_train_tokens_per_s", "clf_train_docs_per_s", "predict_docs_per_s",
+                            "matmul_peak_fp32_gflops"}) {
+    EXPECT_GT(j.at(field).get<double>(), 0.0) << field;
+  }
+  EXPECT_EQ(j.at("precision"), "fp32");
+  EXPECT_EQ(j.at("threads"), 1);  // the config asks for one thread
+  EXPECT_EQ(j.at("device"), "cpu");
+  EXPECT_FALSE(j.at("libtorch").get<std::string>().empty());
+  const auto only = cli_run("bench --config " + config_.string() + " --steps 1 --warmup 0 --only predict --doc-tokens 16",
+                            dir_.path());
+  ASSERT_EQ(only.code, 0) << only.err;
+  EXPECT_EQ(nlohmann::json::parse(only.out).at("lm_train_tokens_per_s").get<double>(), 0.0);
+}
+
 }  // namespace
 }  // namespace ulmfit

@@ -14,6 +14,7 @@
 #include "ulmfit/tasks/classification.h"
 #include "ulmfit/tasks/language_modeling.h"
 #include "ulmfit/train/learner.h"
+#include "ulmfit/train/precision.h"
 #include "ulmfit/util/error.h"
 #include "ulmfit/util/interrupt.h"
 
@@ -391,6 +392,29 @@ TEST(Learner, EvaluatesEveryNStepsAndKeepsTheBestOfThem) {
   double lowest = INFINITY;
   for (const auto& e : evals) lowest = std::min(lowest, e.at("valid_loss").get<double>());
   EXPECT_DOUBLE_EQ(summary.best.at("valid_loss"), lowest);
+}
+
+TEST(Precision, Bf16RunsMatrixProductsAndTheLstmInBf16WithFp32MasterWeights) {
+  Tiny tiny;
+  auto t = tiny_lm(tiny, 1);
+  auto lm = std::dynamic_pointer_cast<nn::LanguageModelImpl>(t.model);
+  ASSERT_TRUE(lm);
+  const auto tokens = torch::randint(5, 20, {2, 6});
+  for (const std::string precision : {"bf16", "fp32"}) {
+    SCOPED_TRACE(precision);
+    const auto want = precision == "bf16" ? torch::kBFloat16 : torch::kFloat;
+    train::AutocastScope autocast(precision, torch::kCPU);
+    EXPECT_EQ(torch::mm(torch::rand({4, 4}), torch::rand({4, 4})).scalar_type(), want);
+    nn::RecurrentState state;
+    const auto out = lm->forward(tokens, state);
+    EXPECT_EQ(out.raw.scalar_type(), want);     // the LSTM's own output
+    EXPECT_EQ(out.logits.scalar_type(), want);  // the decoder's product
+  }
+  // A bf16 training step leaves the weights (and Adam's state) in fp32.
+  auto options = Tiny::fit(1, 1e-2);
+  options.precision = "bf16";
+  train::Learner(*t.task, options).fit();
+  for (const auto& p : t.model->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat);
 }
 
 }  // namespace
