@@ -82,6 +82,22 @@ Trainable tiny_classifier(const Tiny& tiny, std::uint64_t seed) {
                          clf, tiny.clf_corpus, &tiny.clf_corpus, tasks::ClassificationOptions{4, 8, 3, 4, torch::kCPU}))};
 }
 
+/// A save_checkpoint callback that adds the weights (as the run directory
+/// does) and keeps the checkpoint's bytes in `store`; it reports `name`.
+std::function<std::string(torch::serialize::OutputArchive&)> keep_in_memory(std::shared_ptr<torch::nn::Module> model,
+                                                                             std::vector<std::string>& store,
+                                                                             std::string name) {
+  return [model, &store, name](torch::serialize::OutputArchive& state) {
+    torch::serialize::OutputArchive weights;
+    model->save(weights);
+    state.write("model", weights);
+    std::ostringstream bytes;
+    state.save_to(bytes);
+    store.push_back(bytes.str());
+    return name;
+  };
+}
+
 struct Recorded {
   std::map<std::int64_t, double> losses;  // global step -> loss
   std::vector<std::string> checkpoints;   // the files' bytes, in order
@@ -99,15 +115,7 @@ Recorded train_recording(Trainable& t, const train::FitOptions& options, const s
     if (j.contains("loss") && !j.contains("eval")) r.losses[j.at("global_step").get<std::int64_t>()] = j.at("loss");
   };
   auto model = t.model;
-  cb.save_checkpoint = [&r, model](torch::serialize::OutputArchive& state) {
-    torch::serialize::OutputArchive weights;
-    model->save(weights);
-    state.write("model", weights);
-    std::ostringstream bytes;
-    state.save_to(bytes);
-    r.checkpoints.push_back(bytes.str());
-    return "checkpoint #" + std::to_string(r.checkpoints.size());
-  };
+  cb.save_checkpoint = keep_in_memory(model, r.checkpoints, "checkpoint");
   train::Learner learner(*t.task, options, cb);
   if (resume_from != nullptr) {
     std::istringstream in(*resume_from);
@@ -213,16 +221,7 @@ TEST(Interrupts, SignalWritesACheckpointStopsAndResumesExactly) {
   };
   std::vector<std::string> checkpoints;
   train::FitCallbacks cb;
-  auto model = interrupted.model;
-  cb.save_checkpoint = [&checkpoints, model](torch::serialize::OutputArchive& state) {
-    torch::serialize::OutputArchive weights;
-    model->save(weights);
-    state.write("model", weights);
-    std::ostringstream bytes;
-    state.save_to(bytes);
-    checkpoints.push_back(bytes.str());
-    return std::string("ckpt.pt");
-  };
+  cb.save_checkpoint = keep_in_memory(interrupted.model, checkpoints, "ckpt.pt");
   train::Learner learner(*interrupted.task, options, cb);
   try {
     learner.fit();
