@@ -136,17 +136,21 @@ void load_module(torch::nn::Module& module, const std::string& path, const std::
   load_module_from(module, archive, path, submodule);
 }
 
-RunDir RunDir::create(const std::string& path, bool overwrite) {
+void RunDir::check_creatable(const std::string& path, bool overwrite) {
   std::error_code ec;
-  if (fs::exists(path, ec)) {
-    if (!fs::is_directory(path)) throw UsageError(path + ": exists and is not a folder (--out)");
-    if (!fs::is_empty(path)) {
-      if (!overwrite) {
-        throw UsageError(path + ": run directory is not empty; pass --overwrite to replace it or choose another --out");
-      }
-      // Replace, not merge: no file of the old run may pass for the new one's.
-      for (const auto& entry : fs::directory_iterator(path)) fs::remove_all(entry.path(), ec);
-    }
+  if (!fs::exists(path, ec)) return;
+  if (!fs::is_directory(path)) throw UsageError(path + ": exists and is not a folder (--out)");
+  if (!fs::is_empty(path) && !overwrite) {
+    throw UsageError(path + ": run directory is not empty; pass --overwrite to replace it or choose another --out");
+  }
+}
+
+RunDir RunDir::create(const std::string& path, bool overwrite) {
+  check_creatable(path, overwrite);
+  std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_empty(path)) {
+    // Replace, not merge: no file of the old run may pass for the new one's.
+    for (const auto& entry : fs::directory_iterator(path)) fs::remove_all(entry.path(), ec);
   }
   fs::create_directories(path, ec);
   if (ec) throw UsageError(path + ": cannot create run directory: " + ec.message() + " (--out)");

@@ -185,11 +185,11 @@ config::ModelConfig inherit_architecture(const config::Config& cfg, const config
 }
 
 StartPoint start_point(const config::Config& given, const std::string& from, const std::string& purpose,
-                       const util::RuntimeInfo& runtime, const RunDir* resumed) {
+                       const util::RuntimeInfo& runtime, const OutputClaim* resumed) {
   if (from.empty()) {
     // From scratch the tokenizer is trained on the task's own text: the baseline.
     return {given, std::nullopt,
-            resumed ? run_or_new_tokenizer(given, runtime, *resumed, true) : obtain_tokenizer(given, runtime)};
+            resumed ? run_or_new_tokenizer(given, runtime, *resumed) : obtain_tokenizer(given, runtime)};
   }
   RunDir parent = open_run(from, "lm", purpose);
   config::Config cfg = given;
@@ -198,23 +198,33 @@ StartPoint start_point(const config::Config& given, const std::string& from, con
   return {std::move(cfg), std::move(parent), std::move(tokenizer)};
 }
 
-RunDir claim_output(const StageOptions& options, const std::string& stage) {
-  if (options.resume) {
-    RunDir run = RunDir::open(options.out);
+OutputClaim claim_output(const StageOptions& options, const std::string& stage) {
+  OutputClaim claim{output_dir(options.out, stage), options.overwrite, options.resume};
+  if (claim.resume) {
+    RunDir::open(claim.dir);  // checks it is a run directory
+    return claim;
+  }
+  std::error_code ec;
+  if (!options.from.empty() && fs::exists(claim.dir, ec) && fs::equivalent(claim.dir, options.from, ec)) {
+    throw UsageError(claim.dir + ": --out is the --from run; write the new run elsewhere");
+  }
+  RunDir::check_creatable(claim.dir, claim.overwrite);
+  return claim;
+}
+
+RunDir open_output(const OutputClaim& claim) {
+  if (claim.resume) {
+    RunDir run = RunDir::open(claim.dir);
     run.remove_stale_temporaries();
     return run;
   }
-  const std::string dir = output_dir(options.out, stage);
-  std::error_code ec;
-  if (!options.from.empty() && fs::exists(dir, ec) && fs::equivalent(dir, options.from, ec)) {
-    throw UsageError(dir + ": --out is the --from run; write the new run elsewhere");
-  }
-  return RunDir::create(dir, options.overwrite);
+  return RunDir::create(claim.dir, claim.overwrite);
 }
 
-text::Tokenizer run_or_new_tokenizer(const config::Config& cfg, const util::RuntimeInfo& runtime, const RunDir& run,
-                                     bool resume) {
-  if (resume && fs::is_regular_file(run.file("tokenizer.model"))) return text::Tokenizer::load(run.file("tokenizer.model"));
+text::Tokenizer run_or_new_tokenizer(const config::Config& cfg, const util::RuntimeInfo& runtime,
+                                     const OutputClaim& claim) {
+  const auto own = (fs::path(claim.dir) / "tokenizer.model").string();
+  if (claim.resume && fs::is_regular_file(own)) return text::Tokenizer::load(own);
   return obtain_tokenizer(cfg, runtime);
 }
 

@@ -62,18 +62,27 @@ struct StartPoint {
   std::optional<RunDir> parent;
   text::Tokenizer tokenizer;
 };
+/// Where a stage will write. Claimed (checked) before the stage reads or
+/// trains anything, opened only once its inputs have been read, so bad data
+/// never leaves a half-made run directory nor costs an --overwrite'd old run.
+struct OutputClaim {
+  std::string dir;  // runs/<stage>-<YYYYmmdd-HHMMSS> when --out is empty
+  bool overwrite = false;
+  bool resume = false;
+};
+/// Refuses a non-empty --out without --overwrite, and --out equal to --from.
+OutputClaim claim_output(const StageOptions& options, const std::string& stage);
+/// Creates (or empties) the claimed folder; with `resume`, opens the existing
+/// run and removes stale temporary files.
+RunDir open_output(const OutputClaim& claim);
+
 /// `resumed`, when given, is the run being resumed: its own tokenizer is kept.
 StartPoint start_point(const config::Config& given, const std::string& from, const std::string& purpose,
-                       const util::RuntimeInfo& runtime, const RunDir* resumed = nullptr);
+                       const util::RuntimeInfo& runtime, const OutputClaim* resumed = nullptr);
 
-/// The stage's run directory (runs/<stage>-<YYYYmmdd-HHMMSS> when --out is
-/// empty), refused when it is the --from run itself; with `resume`, the
-/// existing run (stale temporary files removed).
-RunDir claim_output(const StageOptions& options, const std::string& stage);
-
-/// A resumed run's tokenizer when it has one, else obtain_tokenizer().
-text::Tokenizer run_or_new_tokenizer(const config::Config& cfg, const util::RuntimeInfo& runtime, const RunDir& run,
-                                     bool resume);
+/// A resumed run's own tokenizer when it has one, else obtain_tokenizer().
+text::Tokenizer run_or_new_tokenizer(const config::Config& cfg, const util::RuntimeInfo& runtime,
+                                     const OutputClaim& claim);
 
 /// runs/<stage>-<YYYYmmdd-HHMMSS> when `out` is empty.
 std::string output_dir(const std::string& out, const std::string& stage);

@@ -15,9 +15,8 @@ namespace {
 
 /// Trains a language model that starts from `model` (fresh or loaded).
 StageResult train_language_model(const std::string& stage, const config::Config& cfg, const util::RuntimeInfo& runtime,
-                                 const torch::Device& device, RunDir& run, const text::Tokenizer& tokenizer,
+                                 const torch::Device& device, RunDir& run, const detail::Corpora& corpora,
                                  nn::LanguageModel model, bool resume) {
-  const auto corpora = detail::load_corpora(cfg, tokenizer, runtime);
   model->to(device);
   tasks::LanguageModelingTask task(model, *corpora.train, corpora.valid ? &*corpora.valid : nullptr,
                                    detail::lm_task_options(cfg, device));
@@ -62,13 +61,14 @@ StageResult pretrain(const config::Config& cfg, const util::RuntimeInfo& runtime
   text::check_data_paths(cfg);
   nn::require_backbone(cfg);
   const auto device = detail::prepare_runtime(cfg, runtime);
-  RunDir run = detail::claim_output(options, "pretrain");
-  log::info(std::string("pretrain: ") + (options.resume ? "resuming " : "writing ") + run.path());
-  if (!options.resume) run.write_config(cfg);
-  const auto tokenizer = detail::run_or_new_tokenizer(cfg, runtime, run, options.resume);
+  const auto claim = detail::claim_output(options, "pretrain");
+  const auto tokenizer = detail::run_or_new_tokenizer(cfg, runtime, claim);
+  const auto corpora = detail::load_corpora(cfg, tokenizer, runtime);
   auto model = nn::make_language_model(cfg.model, tokenizer.vocab_size());
+  RunDir run = detail::open_output(claim);
+  log::info(std::string("pretrain: ") + (options.resume ? "resuming " : "writing ") + run.path());
   write_run_files(run, options, cfg, tokenizer, detail::make_meta("pretrain", "lm", "", cfg, tokenizer.vocab_size(), {}));
-  return train_language_model("pretrain", cfg, runtime, device, run, tokenizer, model, options.resume);
+  return train_language_model("pretrain", cfg, runtime, device, run, corpora, model, options.resume);
 }
 
 StageResult adapt(const config::Config& given, const util::RuntimeInfo& runtime, const StageOptions& options) {
@@ -79,21 +79,23 @@ StageResult adapt(const config::Config& given, const util::RuntimeInfo& runtime,
   cfg.model = detail::inherit_architecture(given, parent_cfg, options.from);
   nn::require_backbone(cfg);
   const auto device = detail::prepare_runtime(cfg, runtime);
+  const auto claim = detail::claim_output(options, "adapt");
   const auto tokenizer = text::Tokenizer::load(parent.file("tokenizer.model"));
   auto model = nn::make_language_model(cfg.model, tokenizer.vocab_size());
   parent.load_weights(*model, "model.pt");
-  RunDir run = detail::claim_output(options, "adapt");
+  const auto corpora = detail::load_corpora(cfg, tokenizer, runtime);
+  RunDir run = detail::open_output(claim);
   log::info("adapt: " + options.from + " -> " + run.path() + (options.resume ? " (resuming)" : ""));
   write_run_files(run, options, cfg, tokenizer, detail::make_meta("adapt", "lm", options.from, cfg, tokenizer.vocab_size(), {}));
-  return train_language_model("adapt", cfg, runtime, device, run, tokenizer, model, options.resume);
+  return train_language_model("adapt", cfg, runtime, device, run, corpora, model, options.resume);
 }
 
 StageResult finetune(const config::Config& given, const util::RuntimeInfo& runtime, const StageOptions& options) {
   text::check_data_paths(given);
   nn::require_backbone(given);
   // Claim the output first: a refused --out should not cost a tokenizer training.
-  RunDir run = detail::claim_output(options, "finetune");
-  auto start = detail::start_point(given, options.from, "finetune --from", runtime, options.resume ? &run : nullptr);
+  const auto claim = detail::claim_output(options, "finetune");
+  auto start = detail::start_point(given, options.from, "finetune --from", runtime, options.resume ? &claim : nullptr);
   const auto& cfg = start.cfg;
   const auto& tokenizer = start.tokenizer;
   auto& parent = start.parent;
@@ -106,14 +108,15 @@ StageResult finetune(const config::Config& given, const util::RuntimeInfo& runti
   }
   auto model = nn::make_classifier(cfg.model, cfg.train, tokenizer.vocab_size(), static_cast<int64_t>(labels.size()));
   if (parent) parent->load_encoder_weights(*model->encoder, "model.pt");
+  model->to(device);
+  tasks::ClassificationTask task(model, *corpora.train, corpora.valid ? &*corpora.valid : nullptr,
+                                 detail::classification_task_options(cfg, device));
+  RunDir run = detail::open_output(claim);
   log::info(std::string("finetune: ") + (parent ? options.from + " -> " : "from scratch -> ") + run.path() + ", " +
             std::to_string(labels.size()) + " classes, " + std::to_string(corpora.train->size()) + " documents" +
             (options.resume ? " (resuming)" : ""));
   write_run_files(run, options, cfg, tokenizer,
                   detail::make_meta("finetune", "classifier", options.from, cfg, tokenizer.vocab_size(), labels));
-  model->to(device);
-  const auto task_options = detail::classification_task_options(cfg, device);
-  tasks::ClassificationTask task(model, *corpora.train, corpora.valid ? &*corpora.valid : nullptr, task_options);
   const auto fit = detail::fit_options(cfg, runtime, device, "finetune", model->layer_groups().size());
   StageResult result;
   result.run_dir = run.path();

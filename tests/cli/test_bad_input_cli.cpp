@@ -104,7 +104,8 @@ TEST_F(CliBadInput, DataFiles) {
   expect_bad_input(finetune + "data.train.path=" + at("bad.jsonl") + " data.train.format=jsonl", {"bad.jsonl:2:"});
   write_file(dir_ / "one-label.csv", "text,label\na,pos\nb,pos\n");
   expect_bad_input(finetune + "data.train.path=" + at("one-label.csv") + " data.valid_split=0", {"at least two labels"});
-  EXPECT_FALSE(fs::exists(dir_ / "never/model.pt"));
+  // Data is read before the run directory is made: nothing half-made is left.
+  EXPECT_FALSE(fs::exists(dir_ / "never"));
 
   // A 10 MB single line is not an error: it is read and tokenised whole.
   train_runs();
@@ -115,6 +116,13 @@ TEST_F(CliBadInput, DataFiles) {
   const auto encoded = cli_run("tokenizer encode --model " + at("lm/tokenizer.model") + " --input " + at("big.txt"), dir_.path());
   ASSERT_EQ(encoded.code, 0) << encoded.err;
   EXPECT_GT(std::count(encoded.out.begin(), encoded.out.end(), ' '), 1'000'000);
+
+  // Bad data with --overwrite fails before the old run is touched.
+  const std::string old_weights = util::read_file(dir_ / "lm/model.pt");
+  expect_bad_input("pretrain --config " + cfg("tiny-lm.yaml") + " --out " + at("lm") + " --overwrite --set data.train.path=" +
+                       at("bad-utf8.txt"),
+                   {"bad-utf8.txt:2:"});
+  EXPECT_EQ(util::read_file(dir_ / "lm/model.pt"), old_weights);
 
   // Labels the classifier was not trained on.
   write_file(dir_ / "new-label.csv", "text,label\n\"great\",pos\n\"meh\",neutral\n");

@@ -130,7 +130,8 @@ TEST_F(Cli, TokenizerEncodeSplitUsesTheCache) {
 }
 
 TEST_F(Cli, BenchPrintsThroughputAsJson) {
-  const auto r = cli_run("bench --config " + config_.string() + " --steps 2 --warmup 1 --doc-tokens 16 --set precision=fp32",
+  const std::string tiny = " --set model.emb_size=8 model.hidden_size=16 model.layers=2 train.batch_size=4 train.bptt=8";
+  const auto r = cli_run("bench --config " + config_.string() + " --steps 2 --warmup 1 --doc-tokens 16" + tiny + " precision=fp32",
                          dir_.path());
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
@@ -142,7 +143,7 @@ TEST_F(Cli, BenchPrintsThroughputAsJson) {
   EXPECT_EQ(j.at("threads"), 1);  // the config asks for one thread
   EXPECT_EQ(j.at("device"), "cpu");
   EXPECT_FALSE(j.at("libtorch").get<std::string>().empty());
-  const auto only = cli_run("bench --config " + config_.string() + " --steps 1 --warmup 0 --only predict --doc-tokens 16",
+  const auto only = cli_run("bench --config " + config_.string() + " --steps 1 --warmup 0 --only predict --doc-tokens 16" + tiny,
                             dir_.path());
   ASSERT_EQ(only.code, 0) << only.err;
   EXPECT_EQ(nlohmann::json::parse(only.out).at("lm_train_tokens_per_s").get<double>(), 0.0);

@@ -39,6 +39,10 @@ class RunDir {
   /// `overwrite` (then its contents are removed), so no earlier run is lost by
   /// accident.
   static RunDir create(const std::string& path, bool overwrite);
+  /// The checks of create() without touching the disk, so a stage can refuse
+  /// a bad --out before its work and create the folder only once its inputs
+  /// have been read.
+  static void check_creatable(const std::string& path, bool overwrite);
   /// An existing run to read from; CheckpointError when it is missing, has no
   /// meta.yaml, or was written by a newer format.
   static RunDir open(const std::string& path);
