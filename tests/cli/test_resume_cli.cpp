@@ -121,6 +121,18 @@ TEST_F(CliResume, SigintFinishesTheStepWritesACheckpointExits130AndResumes) {
   expect_same_as_reference("interrupted");
 }
 
+TEST_F(CliResume, SigtermAlsoCheckpointsExits130AndResumes) {
+  run_reference();
+  const pid_t pid = start_and_wait_for_progress("terminated");
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  const auto stopped = cli_wait(pid, dir_.path());
+  ASSERT_EQ(stopped.code, 130) << stopped.err;
+  EXPECT_THAT(stopped.err, HasSubstr("error: pretrain: terminated at epoch"));
+  const auto resumed = cli_run("pretrain --resume " + (dir_ / "terminated").string(), dir_.path());
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  expect_same_as_reference("terminated");
+}
+
 TEST_F(CliResume, SecondSigintExitsAtOnceAndTheLastCheckpointStillLoads) {
   run_reference();
   const pid_t pid = start_and_wait_for_progress("twice");
