@@ -4,12 +4,8 @@
 # bf16 and prints both validation losses, their relative difference (the
 # target is within 2 %) and the run times. Runs go to $RUNS (default
 # runs/precision). Expects a built tree (scripts/build).
-set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
-export ULMFIT_DATA=${ULMFIT_DATA:-$root/data/datasets}
-data/prepare >/dev/null
-bin=${BUILD_DIR:-$root/build}/ulmfit
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 runs=${RUNS:-runs/precision}
 echo "# bf16 vs fp32, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 for precision in fp32 bf16; do

@@ -4,12 +4,8 @@
 # encodes and writes the token cache; the second maps the cache. Also one
 # core without the cache, and sentencepiece's own spm_encode on the same text.
 # Expects a built tree (scripts/build).
-set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
-export ULMFIT_DATA=${ULMFIT_DATA:-$root/data/datasets}
-data/prepare >/dev/null
-bin=${BUILD_DIR:-$root/build}/ulmfit
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cfg=bench/configs/imdb-tokenize.yaml

@@ -5,12 +5,8 @@
 # classifier config and budget, scored on the same 5,000 IMDB test reviews.
 # Prints each stage's time and both accuracies. Runs go to $RUNS
 # (default runs/transfer). Expects a built tree (scripts/build).
-set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
-export ULMFIT_DATA=${ULMFIT_DATA:-$root/data/datasets}
-data/prepare >/dev/null
-bin=${BUILD_DIR:-$root/build}/ulmfit
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 runs=${RUNS:-runs/transfer}
 cfg=bench/configs
 mkdir -p "$runs"

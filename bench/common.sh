@@ -1,0 +1,8 @@
+# Sourced by the benchmark scripts: runs from the repository root with the
+# datasets prepared, and sets $root and $bin (the built ulmfit binary).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+export ULMFIT_DATA=${ULMFIT_DATA:-$root/data/datasets}
+data/prepare >/dev/null
+bin=${BUILD_DIR:-$root/build}/ulmfit
