@@ -89,6 +89,21 @@ class CliResume : public ::testing::Test {
         << "final weights differ";
   }
 
+  /// One signal mid-run: exit 130 with the resume command, and the resumed
+  /// run ends as the uninterrupted one.
+  void expect_signal_checkpoints_and_resumes(int signal_number, const std::string& verb) {
+    run_reference();
+    const pid_t pid = start_and_wait_for_progress(verb);
+    ASSERT_EQ(::kill(pid, signal_number), 0);
+    const auto stopped = cli_wait(pid, dir_.path());
+    ASSERT_EQ(stopped.code, 130) << stopped.err;
+    EXPECT_THAT(stopped.err, HasSubstr("error: pretrain: " + verb + " at epoch"));
+    EXPECT_THAT(stopped.err, HasSubstr("resume with: ulmfit pretrain --resume " + (dir_ / verb).string()));
+    const auto resumed = cli_run("pretrain --resume " + (dir_ / verb).string(), dir_.path());
+    ASSERT_EQ(resumed.code, 0) << resumed.err;
+    expect_same_as_reference(verb);
+  }
+
   testing::TempDir dir_;
 };
 
@@ -107,30 +122,11 @@ TEST_F(CliResume, KillNineMidRunThenResumeMatchesAnUninterruptedRun) {
 }
 
 TEST_F(CliResume, SigintFinishesTheStepWritesACheckpointExits130AndResumes) {
-  run_reference();
-  const pid_t pid = start_and_wait_for_progress("interrupted");
-  ASSERT_EQ(::kill(pid, SIGINT), 0);
-  const auto stopped = cli_wait(pid, dir_.path());
-  ASSERT_EQ(stopped.code, 130) << stopped.err;
-  const std::string resume_hint = "resume with: ulmfit pretrain --resume " + (dir_ / "interrupted").string();
-  EXPECT_THAT(stopped.err, HasSubstr(resume_hint));
-  EXPECT_THAT(stopped.err, HasSubstr("error: pretrain: interrupted at epoch"));
-
-  const auto resumed = cli_run("pretrain --resume " + (dir_ / "interrupted").string(), dir_.path());
-  ASSERT_EQ(resumed.code, 0) << resumed.err;
-  expect_same_as_reference("interrupted");
+  expect_signal_checkpoints_and_resumes(SIGINT, "interrupted");
 }
 
 TEST_F(CliResume, SigtermAlsoCheckpointsExits130AndResumes) {
-  run_reference();
-  const pid_t pid = start_and_wait_for_progress("terminated");
-  ASSERT_EQ(::kill(pid, SIGTERM), 0);
-  const auto stopped = cli_wait(pid, dir_.path());
-  ASSERT_EQ(stopped.code, 130) << stopped.err;
-  EXPECT_THAT(stopped.err, HasSubstr("error: pretrain: terminated at epoch"));
-  const auto resumed = cli_run("pretrain --resume " + (dir_ / "terminated").string(), dir_.path());
-  ASSERT_EQ(resumed.code, 0) << resumed.err;
-  expect_same_as_reference("terminated");
+  expect_signal_checkpoints_and_resumes(SIGTERM, "terminated");
 }
 
 TEST_F(CliResume, SecondSigintExitsAtOnceAndTheLastCheckpointStillLoads) {
