@@ -32,49 +32,19 @@ Metrics finite_only(const Metrics& metrics) {
 
 }  // namespace
 
-std::string to_json(const LoopPosition& p) {
-  return json{{"epoch", p.epoch},
-              {"step_in_epoch", p.step_in_epoch},
-              {"stage_step", p.stage_step},
-              {"stage_steps", p.stage_steps},
-              {"global_step", p.global_step},
-              {"epoch_loss", p.epoch_loss},
-              {"epoch_items", p.epoch_items},
-              {"epoch_batches", p.epoch_batches},
-              {"skipped_batches", p.skipped_batches},
-              {"best", p.best},
-              {"has_best", p.has_best},
-              {"best_epoch", p.best_epoch},
-              {"stale_epochs", p.stale_epochs},
-              {"epochs_run", p.epochs_run},
-              {"best_metrics", finite_only(p.best_metrics)},
-              {"last_metrics", finite_only(p.last_metrics)},
-              {"seconds", p.seconds}}
-      .dump();
+// One field list for both directions of the checkpoint's position record.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LoopPosition, epoch, step_in_epoch, stage_step, stage_steps, global_step, epoch_loss,
+                                   epoch_items, epoch_batches, skipped_batches, best, has_best, best_epoch,
+                                   stale_epochs, epochs_run, best_metrics, last_metrics, seconds)
+
+std::string to_json(const LoopPosition& position) {
+  LoopPosition finite = position;
+  finite.best_metrics = finite_only(position.best_metrics);
+  finite.last_metrics = finite_only(position.last_metrics);
+  return json(finite).dump();
 }
 
-LoopPosition position_from_json(const std::string& text) {
-  const json j = json::parse(text);
-  LoopPosition p;
-  j.at("epoch").get_to(p.epoch);
-  j.at("step_in_epoch").get_to(p.step_in_epoch);
-  j.at("stage_step").get_to(p.stage_step);
-  j.at("stage_steps").get_to(p.stage_steps);
-  j.at("global_step").get_to(p.global_step);
-  j.at("epoch_loss").get_to(p.epoch_loss);
-  j.at("epoch_items").get_to(p.epoch_items);
-  j.at("epoch_batches").get_to(p.epoch_batches);
-  j.at("skipped_batches").get_to(p.skipped_batches);
-  j.at("best").get_to(p.best);
-  j.at("has_best").get_to(p.has_best);
-  j.at("best_epoch").get_to(p.best_epoch);
-  j.at("stale_epochs").get_to(p.stale_epochs);
-  j.at("epochs_run").get_to(p.epochs_run);
-  j.at("best_metrics").get_to(p.best_metrics);
-  j.at("last_metrics").get_to(p.last_metrics);
-  j.at("seconds").get_to(p.seconds);
-  return p;
-}
+LoopPosition position_from_json(const std::string& text) { return json::parse(text).get<LoopPosition>(); }
 
 void save_training_state(torch::serialize::OutputArchive& archive, const LoopPosition& position,
                          torch::optim::Optimizer& optimizer, const std::vector<torch::Tensor>& carried,

@@ -89,6 +89,13 @@ class CliResume : public ::testing::Test {
         << "final weights differ";
   }
 
+  /// No temporary file of an atomic write is left anywhere in the run.
+  void expect_no_temporaries(const std::string& run) const {
+    for (const auto& entry : fs::recursive_directory_iterator(dir_ / run)) {
+      EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+    }
+  }
+
   /// One signal mid-run: exit 130 with the resume command, and the resumed
   /// run ends as the uninterrupted one.
   void expect_signal_checkpoints_and_resumes(int signal_number, const std::string& verb) {
@@ -136,9 +143,7 @@ TEST_F(CliResume, SecondSigintExitsAtOnceAndTheLastCheckpointStillLoads) {
   ASSERT_EQ(::kill(pid, SIGINT), 0);
   const auto stopped = cli_wait(pid, dir_.path());
   EXPECT_EQ(stopped.code, 130) << stopped.err;
-  for (const auto& entry : fs::recursive_directory_iterator(dir_ / "twice")) {
-    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
-  }
+  expect_no_temporaries("twice");
   const auto resumed = cli_run("pretrain --resume " + (dir_ / "twice").string(), dir_.path());
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   expect_same_as_reference("twice");
@@ -163,9 +168,7 @@ TEST_F(CliResume, FullDiskFailsClearlyAndKeepsThePreviousCheckpoint) {
   const std::string err = util::read_file(dir_ / "full-stderr.txt");
   EXPECT_THAT(err, HasSubstr("error: " + checkpoint.string() + ": write failed: File too large"));
   EXPECT_EQ(util::read_file(checkpoint), before) << "the previous checkpoint changed";
-  for (const auto& entry : fs::recursive_directory_iterator(dir_ / "full")) {
-    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
-  }
+  expect_no_temporaries("full");
   // With room again, the kept checkpoint resumes to the uninterrupted result.
   const auto resumed = cli_run("pretrain --resume " + (dir_ / "full").string(), dir_.path());
   ASSERT_EQ(resumed.code, 0) << resumed.err;
