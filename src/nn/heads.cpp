@@ -40,10 +40,21 @@ torch::Tensor masked_concat_pool(const torch::Tensor& outputs, const torch::Tens
   return torch::cat({last, max, mean}, 1);
 }
 
+torch::Tensor masked_first_mean_pool(const torch::Tensor& outputs, const torch::Tensor& mask) {
+  TORCH_CHECK(outputs.dim() == 3 && mask.dim() == 2, "pooling expects [B, T, F] and [B, T]");
+  const auto m = mask.to(torch::kBool);
+  const auto first_index = m.to(torch::kLong).argmax(1);  // the first true position
+  const auto rows = torch::arange(outputs.size(0), first_index.options());
+  const auto first = outputs.index({rows, first_index});
+  const auto m3 = m.unsqueeze(-1);
+  const auto mean = outputs.masked_fill(~m3, 0).sum(1) / m3.sum(1).clamp_min(1).to(outputs.dtype());
+  return torch::cat({first, mean}, 1);
+}
+
 PoolingClassifierImpl::PoolingClassifierImpl(PoolingClassifierOptions opts) : options(std::move(opts)) {
   TORCH_CHECK(options.dropouts().size() == options.hidden().size() + 1,
               "PoolingClassifier: one dropout per linear layer");
-  int64_t in = 3 * options.features();
+  int64_t in = (options.pooling() == Pooling::kConcat ? 3 : 2) * options.features();
   for (std::size_t i = 0; i <= options.hidden().size(); ++i) {
     const int64_t out = i < options.hidden().size() ? options.hidden()[i] : options.classes();
     const std::string n = std::to_string(i);
@@ -56,7 +67,9 @@ PoolingClassifierImpl::PoolingClassifierImpl(PoolingClassifierOptions opts) : op
 
 torch::Tensor PoolingClassifierImpl::forward(const torch::Tensor& outputs, const torch::Tensor& mask) {
   // Pool and classify in fp32: the head is tiny and BatchNorm wants the range.
-  auto x = masked_concat_pool(outputs.to(torch::kFloat), mask);
+  const auto features = outputs.to(torch::kFloat);
+  auto x = options.pooling() == Pooling::kConcat ? masked_concat_pool(features, mask)
+                                                 : masked_first_mean_pool(features, mask);
   for (std::size_t i = 0; i < linears.size(); ++i) {
     x = linears[i]->forward(dropouts[i]->forward(norms[i]->forward(x)));
     if (i + 1 < linears.size()) x = torch::relu(x);
@@ -71,11 +84,44 @@ SequenceClassifierImpl::SequenceClassifierImpl(Backbone backbone, SequenceClassi
   head = register_module(
       "head", PoolingClassifier(PoolingClassifierOptions(encoder->output_size(), options.classes())
                                     .hidden(options.hidden())
-                                    .dropouts(options.dropouts())));
+                                    .dropouts(options.dropouts())
+                                    .pooling(options.pooling())));
 }
 
 std::pair<torch::Tensor, torch::Tensor> SequenceClassifierImpl::encode(const torch::Tensor& tokens,
                                                                        const torch::Tensor& mask) {
+  if (!encoder->carries_state()) return encode_head(tokens, mask);
+  return encode_in_chunks(tokens, mask);
+}
+
+std::pair<torch::Tensor, torch::Tensor> SequenceClassifierImpl::encode_head(const torch::Tensor& tokens,
+                                                                            const torch::Tensor& mask) {
+  const int64_t batch = tokens.size(0), length = tokens.size(1);
+  const int64_t context = encoder->max_context() > 0 ? encoder->max_context() : length;
+  const auto m = mask.to(torch::kBool);
+  // Each row's real tokens are contiguous (padding before and after them):
+  // gather the first `keep` of them to the left, padded on the right.
+  const auto real = m.sum(1);
+  const auto first = m.to(torch::kLong).argmax(1);
+  const int64_t wanted = options.chunk_long_documents() ? options.max_len() : context;
+  const int64_t longest = real.max().item<int64_t>();
+  int64_t keep = std::max<int64_t>(1, std::min(wanted, longest));
+  // Longer than one context: whole chunks, the last one padded at its end.
+  const int64_t chunks = (keep + context - 1) / context;
+  const int64_t width = chunks > 1 ? context : keep;
+  keep = chunks * width;
+  const auto offsets = torch::arange(keep, first.options()).unsqueeze(0);
+  const auto index = (first.unsqueeze(1) + offsets).clamp_max(length - 1);
+  const auto kept_mask = offsets < real.clamp_max(wanted).unsqueeze(1);
+  const auto kept = tokens.gather(1, index).masked_fill(kept_mask.logical_not(), options.pad_id());
+  // Chunks are independent sequences: fold them into the batch.
+  RecurrentState fresh;
+  const auto out = encoder->forward(kept.reshape({batch * chunks, width}), fresh);
+  return {out.reshape({batch, chunks * width, out.size(-1)}), kept_mask};
+}
+
+std::pair<torch::Tensor, torch::Tensor> SequenceClassifierImpl::encode_in_chunks(const torch::Tensor& tokens,
+                                                                                 const torch::Tensor& mask) {
   const int64_t length = tokens.size(1);
   const int64_t keep_from = std::max<int64_t>(0, length - options.max_len());
   RecurrentState state;

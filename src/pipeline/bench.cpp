@@ -53,15 +53,22 @@ double timed_fit(train::Task& task, const config::Config& cfg, const util::Runti
 }
 
 /// Multiply-adds per token in the LM's matrix products: the LSTMs' input and
-/// hidden matrices and the tied decoder (the embedding is a lookup).
-double lm_matmul_params(const config::ModelConfig& m, std::int64_t vocab) {
+/// hidden matrices, or a Transformer's projections (12 d^2 per block) and its
+/// attention scores and mixing (2 x window x d per block, the usual count for
+/// model FLOPs utilisation); then the tied decoder (the embedding is a lookup).
+double lm_matmul_params(const config::ModelConfig& m, std::int64_t vocab, int window) {
   double params = 0;
+  const double d = m.emb_size;
   for (int l = 0; l < m.layers; ++l) {
-    const double in = l == 0 ? m.emb_size : m.hidden_size;
-    const double out = l == m.layers - 1 ? m.emb_size : m.hidden_size;
-    params += 4.0 * out * (in + out);
+    if (m.backbone == "awd_lstm") {
+      const double in = l == 0 ? m.emb_size : m.hidden_size;
+      const double out = l == m.layers - 1 ? m.emb_size : m.hidden_size;
+      params += 4.0 * out * (in + out);
+    } else {
+      params += 12.0 * d * d + 2.0 * window * d;
+    }
   }
-  return params + static_cast<double>(m.emb_size) * static_cast<double>(vocab);
+  return params + d * static_cast<double>(vocab);
 }
 
 }  // namespace
@@ -83,7 +90,7 @@ double matmul_gflops(const std::string& dtype, int n, const std::string& device)
 
 BenchResult bench(const config::Config& cfg, const util::RuntimeInfo& runtime, const BenchOptions& options) {
   if (options.steps < 1 || options.warmup < 0) throw UsageError("bench: --steps must be >= 1 and --warmup >= 0");
-  nn::require_backbone(cfg);
+  nn::check_architecture(cfg, true);
   const auto device = detail::prepare_runtime(cfg, runtime);
   const std::int64_t vocab = cfg.tokenizer.vocab_size;
   const int batch = cfg.train.batch_size, bptt = cfg.train.bptt;
@@ -117,7 +124,7 @@ BenchResult bench(const config::Config& cfg, const util::RuntimeInfo& runtime, c
     log::info("bench: LM training, " + std::to_string(total_steps) + " steps of " + std::to_string(batch) + " x " +
               std::to_string(bptt) + " tokens");
     r.lm_train_tokens_per_s = timed_fit(task, cfg, runtime, device, options, static_cast<double>(batch) * bptt);
-    r.lm_train_gflops = r.lm_train_tokens_per_s * 6.0 * lm_matmul_params(cfg.model, vocab) / 1e9;
+    r.lm_train_gflops = r.lm_train_tokens_per_s * 6.0 * lm_matmul_params(cfg.model, vocab, bptt) / 1e9;
   }
   if (options.classifier || options.predict) {
     std::vector<std::vector<int>> docs;

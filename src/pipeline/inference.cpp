@@ -138,7 +138,8 @@ Evaluation evaluate(const std::string& run_dir, const DataSpec& data, const util
     auto model = load_language_model(r);
     const auto corpus = text::load_tokenized(source_for(r.cfg, data, "text"), r.tokenizer, inference_cache(r.cfg, runtime));
     e.documents = corpus.size();
-    e.metrics = tasks::evaluate_language_model(*model, corpus, r.cfg.train.batch_size, r.cfg.train.bptt, r.device);
+    e.metrics = tasks::evaluate_language_model(*model, corpus, r.cfg.train.batch_size, r.cfg.train.bptt, r.device,
+                                               {nn::is_masked_lm(r.cfg.model), r.cfg.train.mask_prob});
     return e;
   }
   auto model = load_classifier(r);
@@ -232,29 +233,56 @@ torch::Tensor sampling_distribution(const torch::Tensor& logits, double temperat
   return filtered / filtered.sum(-1, true);
 }
 
-std::string generate(const std::string& run_dir, const GenerateOptions& options, const util::RuntimeInfo& runtime) {
-  const auto r = load_run(run_dir, runtime);
-  if (r.run.meta().task != "lm") throw CheckpointError(run_dir + ": generate needs a language model run");
-  if (options.max_tokens < 0) throw UsageError("--max-tokens must be >= 0");
-  auto model = load_language_model(r);
-  std::vector<int> ids{text::SpecialIds::kBos};
-  for (int id : r.tokenizer.encode(options.prompt)) ids.push_back(id);
-  const std::size_t prompt_length = ids.size();
+std::vector<int> sample_tokens(nn::LanguageModelImpl& model, std::vector<int> ids, const GenerateOptions& options,
+                               const torch::Device& device, bool use_cache) {
+  const auto context = static_cast<std::size_t>(model.encoder->max_context());
   auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<std::uint64_t>(options.seed));
-  torch::NoGradGuard no_grad;
-  train::AutocastScope autocast(runtime.precision, r.device);
+  const auto tail = [&](std::size_t n) {
+    const std::vector<std::int64_t> last(ids.end() - static_cast<std::ptrdiff_t>(std::min(n, ids.size())), ids.end());
+    return torch::tensor(last).unsqueeze(0).to(device);
+  };
   nn::RecurrentState state;
-  auto input = torch::tensor(std::vector<std::int64_t>(ids.begin(), ids.end())).unsqueeze(0).to(r.device);
+  std::size_t in_state = 0;  // tokens the state (LSTM memory or key/value cache) has read
+  auto input = tail(ids.size());
   for (int step = 0; step < options.max_tokens; ++step) {
-    const auto out = model->forward(input, state);
+    if (!use_cache) {
+      state.reset();
+      input = tail(context > 0 ? context : ids.size());
+      in_state = 0;
+    } else if (context > 0 && in_state + static_cast<std::size_t>(input.size(1)) > context) {
+      // The cache is full: start again from the most recent half context.
+      state.reset();
+      input = tail(context / 2);
+      in_state = 0;
+    }
+    const auto out = model.forward(input, state);
+    in_state += static_cast<std::size_t>(input.size(1));
     const auto logits = out.logits.index({0, -1}).to(torch::kCPU);
     const auto probs = sampling_distribution(logits, options.temperature, options.top_k, options.top_p);
     const int next = static_cast<int>(torch::multinomial(probs, 1, false, generator).item<std::int64_t>());
     if (next == text::SpecialIds::kBos || next == text::SpecialIds::kEos) break;
     ids.push_back(next);
-    // The carried state already holds everything before: feed only the new token.
-    input = torch::tensor({static_cast<std::int64_t>(next)}).view({1, 1}).to(r.device);
+    // The state already holds everything before: feed only the new token.
+    input = torch::tensor({static_cast<std::int64_t>(next)}).view({1, 1}).to(device);
   }
+  return ids;
+}
+
+std::string generate(const std::string& run_dir, const GenerateOptions& options, const util::RuntimeInfo& runtime) {
+  const auto r = load_run(run_dir, runtime);
+  if (r.run.meta().task != "lm") throw CheckpointError(run_dir + ": generate needs a language model run");
+  if (nn::is_masked_lm(r.cfg.model)) {
+    throw CheckpointError(run_dir + ": is a masked language model (model.backbone: bert), which cannot generate "
+                          "text left to right; use an awd_lstm or transformer run");
+  }
+  if (options.max_tokens < 0) throw UsageError("--max-tokens must be >= 0");
+  auto model = load_language_model(r);
+  std::vector<int> ids{text::SpecialIds::kBos};
+  for (int id : r.tokenizer.encode(options.prompt)) ids.push_back(id);
+  const std::size_t prompt_length = ids.size();
+  torch::NoGradGuard no_grad;
+  train::AutocastScope autocast(runtime.precision, r.device);
+  ids = sample_tokens(*model, std::move(ids), options, r.device, true);
   log::debug("generated " + std::to_string(ids.size() - prompt_length) + " tokens");
   return r.tokenizer.decode(std::vector<int>(ids.begin() + 1, ids.end()));
 }

@@ -60,20 +60,19 @@ std::string curve_svg(const std::vector<std::pair<double, double>>& curve, doubl
 
 LrFindResult lr_find(const config::Config& given, const util::RuntimeInfo& runtime, const StageOptions& options) {
   text::check_data_paths(given);
-  nn::require_backbone(given);
   auto start = detail::start_point(given, options.from, "lr-find --from", runtime);
   const auto& cfg = start.cfg;
   const auto& tokenizer = start.tokenizer;
   auto& parent = start.parent;
   const auto device = detail::prepare_runtime(cfg, runtime);
   const auto corpora = detail::load_corpora(cfg, tokenizer, runtime, cfg.data.train.labels);
-  const std::string out_dir = detail::output_dir(options.out, "lr-find");
-  std::filesystem::create_directories(out_dir);
-  auto fit = detail::fit_options(cfg, runtime, device, "lr-find", 1);
-
   // Labelled training data means a classifier; otherwise a language model.
   bool labelled = false;
   for (std::size_t i = 0; i < corpora.train->size() && !labelled; ++i) labelled = corpora.train->label(i) >= 0;
+  nn::check_architecture(cfg, !labelled);
+  const std::string out_dir = detail::output_dir(options.out, "lr-find");
+  std::filesystem::create_directories(out_dir);
+  auto fit = detail::fit_options(cfg, runtime, device, "lr-find", 1);
   std::vector<std::pair<double, double>> curve;
   constexpr int kSteps = 100;
   if (labelled) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "ulmfit/nn/model_factory.h"
 #include "ulmfit/text/corpus.h"
 #include "ulmfit/text/lm_stream.h"
 #include "ulmfit/util/error.h"
@@ -105,12 +106,17 @@ train::FitOptions fit_options(const config::Config& cfg, const util::RuntimeInfo
 
 tasks::LanguageModelingOptions lm_task_options(const config::Config& cfg, const torch::Device& device) {
   tasks::LanguageModelingOptions o;
-  o.train_stream = {cfg.train.batch_size, cfg.train.bptt, cfg.train.variable_bptt,
+  // AWD-LSTM's regularisers (random window lengths, AR, TAR) are its own:
+  // a Transformer reads fixed windows no longer than its positions.
+  const bool lstm = cfg.model.backbone == "awd_lstm";
+  o.train_stream = {cfg.train.batch_size, cfg.train.bptt, lstm && cfg.train.variable_bptt,
                     static_cast<std::uint64_t>(cfg.seed), true};
   o.eval_batch_size = cfg.train.batch_size;
   o.eval_bptt = cfg.train.bptt;
-  o.ar = cfg.train.ar;
-  o.tar = cfg.train.tar;
+  o.ar = lstm ? cfg.train.ar : 0.0;
+  o.tar = lstm ? cfg.train.tar : 0.0;
+  o.masked = nn::is_masked_lm(cfg.model);
+  o.mask_prob = cfg.train.mask_prob;
   o.device = device;
   return o;
 }
@@ -179,8 +185,17 @@ config::ModelConfig inherit_architecture(const config::Config& cfg, const config
   };
   take("backbone", model.backbone, parent.model.backbone);
   take("emb_size", model.emb_size, parent.model.emb_size);
-  take("hidden_size", model.hidden_size, parent.model.hidden_size);
   take("layers", model.layers, parent.model.layers);
+  // Only the keys the parent's backbone reads can conflict; the others are copied.
+  if (parent.model.backbone == "awd_lstm") {
+    take("hidden_size", model.hidden_size, parent.model.hidden_size);
+    model.heads = parent.model.heads;
+    model.max_len = parent.model.max_len;
+  } else {
+    model.hidden_size = parent.model.hidden_size;
+    take("heads", model.heads, parent.model.heads);
+    take("max_len", model.max_len, parent.model.max_len);
+  }
   return model;
 }
 

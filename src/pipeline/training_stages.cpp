@@ -59,7 +59,7 @@ Resumption prepare_resume(const std::string& run_dir, const std::string& stage) 
 
 StageResult pretrain(const config::Config& cfg, const util::RuntimeInfo& runtime, const StageOptions& options) {
   text::check_data_paths(cfg);
-  nn::require_backbone(cfg);
+  nn::check_architecture(cfg, true);
   const auto device = detail::prepare_runtime(cfg, runtime);
   const auto claim = detail::claim_output(options, "pretrain");
   const auto tokenizer = detail::run_or_new_tokenizer(cfg, runtime, claim);
@@ -77,7 +77,7 @@ StageResult adapt(const config::Config& given, const util::RuntimeInfo& runtime,
   const auto parent_cfg = parent.read_config();
   config::Config cfg = given;
   cfg.model = detail::inherit_architecture(given, parent_cfg, options.from);
-  nn::require_backbone(cfg);
+  nn::check_architecture(cfg, true);
   const auto device = detail::prepare_runtime(cfg, runtime);
   const auto claim = detail::claim_output(options, "adapt");
   const auto tokenizer = text::Tokenizer::load(parent.file("tokenizer.model"));
@@ -92,13 +92,14 @@ StageResult adapt(const config::Config& given, const util::RuntimeInfo& runtime,
 
 StageResult finetune(const config::Config& given, const util::RuntimeInfo& runtime, const StageOptions& options) {
   text::check_data_paths(given);
-  nn::require_backbone(given);
+  nn::check_architecture(given, false);
   // Claim the output first: a refused --out should not cost a tokenizer training.
   const auto claim = detail::claim_output(options, "finetune");
   auto start = detail::start_point(given, options.from, "finetune --from", runtime, options.resume ? &claim : nullptr);
   const auto& cfg = start.cfg;
   const auto& tokenizer = start.tokenizer;
   auto& parent = start.parent;
+  nn::check_architecture(cfg, false);  // the parent's architecture, once inherited
   const auto device = detail::prepare_runtime(cfg, runtime);
   const auto corpora = detail::load_corpora(cfg, tokenizer, runtime, cfg.data.train.labels);
   const auto& labels = corpora.train->label_names();

@@ -98,16 +98,20 @@ struct DropoutConfig {
   double weight = 0.2;   // DropConnect on LSTM hidden-to-hidden weights
   double hidden = 0.15;  // between LSTM layers
   double output = 0.1;   // last LSTM output
-  double mult = 1.0;     // scales all five
+  double attention = 0.1;  // transformer / bert: attention probabilities
+  double mult = 1.0;     // scales all six
 
   template <class V>
   void visit(V& v) {
     v.value("embed", embed, "whole embedding rows", probability_below_one());
-    v.value("input", input, "embedded input, one mask per sequence", probability_below_one());
-    v.value("weight", weight, "DropConnect on hidden-to-hidden weights", probability_below_one());
-    v.value("hidden", hidden, "between LSTM layers", probability_below_one());
-    v.value("output", output, "last LSTM output", probability_below_one());
-    v.value("mult", mult, "scales all five dropouts", in_range(0.0, 2.0));
+    v.value("input", input, "embedded input (awd_lstm: one mask per sequence)", probability_below_one());
+    v.value("weight", weight, "awd_lstm: DropConnect on hidden-to-hidden weights", probability_below_one());
+    v.value("hidden", hidden, "between LSTM layers; transformer / bert: on each residual branch",
+            probability_below_one());
+    v.value("output", output, "the encoder's output, before the LM decoder or classifier head",
+            probability_below_one());
+    v.value("attention", attention, "transformer / bert: attention probabilities", probability_below_one());
+    v.value("mult", mult, "scales all six dropouts", in_range(0.0, 2.0));
   }
 };
 
@@ -116,16 +120,22 @@ struct ModelConfig {
   int emb_size = 400;
   int hidden_size = 1152;
   int layers = 3;
+  int heads = 4;         // transformer / bert
+  int max_len = 512;     // transformer / bert: learned positions
   DropoutConfig dropout;
 
   template <class V>
   void visit(V& v) {
     v.value("backbone", backbone, "awd_lstm | transformer | bert",
             one_of({"awd_lstm", "transformer", "bert"}));
-    v.value("emb_size", emb_size, "embedding width", at_least(1));
-    v.value("hidden_size", hidden_size, "LSTM hidden width (the last layer uses emb_size)",
+    v.value("emb_size", emb_size, "embedding width (transformer / bert: the model width)", at_least(1));
+    v.value("hidden_size", hidden_size,
+            "awd_lstm: LSTM hidden width (the last layer uses emb_size); transformers use 4 x emb_size",
             at_least(1));
-    v.value("layers", layers, "stacked layers", at_least(1));
+    v.value("layers", layers, "stacked layers (LSTMs or Transformer blocks)", at_least(1));
+    v.value("heads", heads, "transformer / bert: attention heads; emb_size must be a multiple", at_least(1));
+    v.value("max_len", max_len, "transformer / bert: the longest sequence read at once (learned positions)",
+            at_least(1));
     v.section("dropout", dropout);
   }
 };
@@ -186,6 +196,8 @@ struct TrainConfig {
   double ar = 2.0;
   double tar = 1.0;
   int max_len = 1440;             // BPT3C: tokens whose outputs the classifier keeps
+  std::string long_documents = "truncate";  // transformer / bert classifier: truncate | chunk
+  double mask_prob = 0.15;        // bert: share of positions the masked LM predicts
   std::vector<int> freeze_to;     // per epoch: top layer groups that train (0 = all)
   std::vector<double> stage_lrs;  // peak LR per unfreezing stage; empty = lr
   int patience = 0;               // early stopping; 0 = off
@@ -200,7 +212,7 @@ struct TrainConfig {
     v.value("epochs", epochs, "passes over the training data", at_least(1));
     v.value("batch_size", batch_size, "sequences per step", at_least(1));
     v.value("bptt", bptt, "tokens per window", at_least(1));
-    v.value("variable_bptt", variable_bptt, "AWD-LSTM's randomised window length");
+    v.value("variable_bptt", variable_bptt, "awd_lstm: AWD-LSTM's randomised window length");
     v.value("lr", lr, "peak learning rate of the top layer group", positive());
     v.section("optimizer", optimizer);
     v.section("schedule", schedule);
@@ -208,10 +220,18 @@ struct TrainConfig {
             "each lower layer group's LR is divided by this", at_least(1.0));
     v.value("unfreeze", unfreeze, "none | gradual", one_of({"none", "gradual"}));
     v.value("clip_grad", clip_grad, "gradient norm clip; 0 = none", at_least(0.0));
-    v.value("ar", ar, "activation regularisation alpha", at_least(0.0));
-    v.value("tar", tar, "temporal activation regularisation beta", at_least(0.0));
-    v.value("max_len", max_len, "classifier (BPT3C): last tokens whose outputs are kept",
+    v.value("ar", ar, "awd_lstm: activation regularisation alpha", at_least(0.0));
+    v.value("tar", tar, "awd_lstm: temporal activation regularisation beta", at_least(0.0));
+    v.value("max_len", max_len,
+            "classifier: awd_lstm keeps the outputs of the last this many tokens (BPT3C); transformer / bert "
+            "read the first this many with long_documents: chunk",
             at_least(1));
+    v.value("long_documents", long_documents,
+            "transformer / bert classifier: truncate (first model.max_len tokens) | chunk (first max_len "
+            "tokens in model.max_len chunks, pooled together)",
+            one_of({"truncate", "chunk"}));
+    v.value("mask_prob", mask_prob, "bert: share of positions the masked-LM objective predicts",
+            in_range(0.01, 0.99));
     v.value("freeze_to", freeze_to,
             "per epoch, how many top layer groups train (0 = all); overrides unfreeze");
     v.value("stage_lrs", stage_lrs, "peak LR of each unfreezing stage; empty = lr for all");

@@ -9,8 +9,9 @@
 
 namespace ulmfit::nn {
 
-/// State a backbone carries from one window to the next (an LSTM's h and c
-/// per layer). Empty means "start afresh". Every tensor has the batch at dim 1.
+/// State a backbone carries from one call to the next: an LSTM's h and c per
+/// layer (batch at dim 1), or a Transformer's key/value cache (batch at dim 0).
+/// Empty means "start afresh".
 struct RecurrentState {
   std::vector<torch::Tensor> tensors;
 
@@ -39,6 +40,12 @@ class BackboneImpl : public torch::nn::Module {
   /// Parameters of the embedding, then of each block group, lowest first.
   virtual ParameterGroup embedding_group() = 0;
   virtual std::vector<ParameterGroup> block_groups() = 0;
+  /// True for recurrent encoders, whose state should flow from one training
+  /// window (or BPT3C chunk) to the next. A Transformer's state is only a
+  /// generation cache: every window is encoded on its own.
+  virtual bool carries_state() const { return true; }
+  /// The longest sequence (cached tokens included) the backbone can read; 0 = any.
+  virtual int64_t max_context() const { return 0; }
 };
 using Backbone = std::shared_ptr<BackboneImpl>;
 

@@ -41,16 +41,24 @@ TORCH_MODULE(LanguageModel);
 /// Outputs at masked-out positions never reach the result.
 torch::Tensor masked_concat_pool(const torch::Tensor& outputs, const torch::Tensor& mask);
 
+/// [first, mean] over the positions where mask is true: [batch, 2 * features]
+/// (BERT style: the first real token is <s>, which plays [CLS]).
+torch::Tensor masked_first_mean_pool(const torch::Tensor& outputs, const torch::Tensor& mask);
+
+/// How a classifier pools a document's outputs into one vector.
+enum class Pooling { kConcat, kFirstMean };
+
 struct PoolingClassifierOptions {
   PoolingClassifierOptions(int64_t features, int64_t classes) : features_(features), classes_(classes) {}
-  TORCH_ARG(int64_t, features);   // backbone output width (pooled: 3x)
+  TORCH_ARG(int64_t, features);   // backbone output width (pooled: 3x, or 2x for first-mean)
   TORCH_ARG(int64_t, classes);
+  TORCH_ARG(Pooling, pooling) = Pooling::kConcat;
   TORCH_ARG(std::vector<int64_t>, hidden) = std::vector<int64_t>{50};
   /// Dropout before each linear layer (one more than `hidden`).
   TORCH_ARG(std::vector<double>, dropouts) = (std::vector<double>{0.1, 0.1});
 };
 
-/// Concat pooling, then BatchNorm -> Dropout -> Linear blocks with ReLU between.
+/// Pooling, then BatchNorm -> Dropout -> Linear blocks with ReLU between.
 class PoolingClassifierImpl : public torch::nn::Module {
  public:
   explicit PoolingClassifierImpl(PoolingClassifierOptions options);
@@ -70,13 +78,21 @@ struct SequenceClassifierOptions {
   TORCH_ARG(int64_t, max_len) = 1440; // trailing tokens whose outputs are kept
   TORCH_ARG(std::vector<int64_t>, hidden) = std::vector<int64_t>{50};
   TORCH_ARG(std::vector<double>, dropouts) = (std::vector<double>{0.4, 0.1});
+  TORCH_ARG(Pooling, pooling) = Pooling::kConcat;
+  /// Backbones without carried state (Transformers): false reads the first
+  /// max_context() tokens of a document; true reads its first `max_len` tokens
+  /// in independent max_context()-token chunks and pools over all of them.
+  TORCH_ARG(bool, chunk_long_documents) = false;
+  TORCH_ARG(int64_t, pad_id) = 0;  // what fills a gathered document's tail
 };
 
 /// BPT3C: the document goes through the backbone in chunks of `bptt` tokens
 /// with the state carried over; only chunks within the last `max_len` tokens
 /// keep their outputs and gradients, so memory does not grow with length.
 /// A row's state stays zero until its first real token, so leading padding
-/// does not change what a document is encoded to.
+/// does not change what a document is encoded to. Backbones that carry no
+/// state (Transformers) read the document's head instead, truncated or in
+/// chunks (see SequenceClassifierOptions::chunk_long_documents).
 class SequenceClassifierImpl : public torch::nn::Module {
  public:
   SequenceClassifierImpl(Backbone backbone, SequenceClassifierOptions options);
@@ -90,6 +106,10 @@ class SequenceClassifierImpl : public torch::nn::Module {
   SequenceClassifierOptions options;
   Backbone encoder;
   PoolingClassifier head{nullptr};
+
+ private:
+  std::pair<torch::Tensor, torch::Tensor> encode_in_chunks(const torch::Tensor& tokens, const torch::Tensor& mask);
+  std::pair<torch::Tensor, torch::Tensor> encode_head(const torch::Tensor& tokens, const torch::Tensor& mask);
 };
 TORCH_MODULE(SequenceClassifier);
 

@@ -1,6 +1,7 @@
 #pragma once
 /// Builds models from the config: the backbone factory every stage uses.
 ///
+///   check_architecture(cfg);            // before anything is written
 ///   auto lm  = make_language_model(cfg.model, tokenizer.vocab_size());
 ///   auto clf = make_classifier(cfg.model, cfg.train, vocab, classes);
 #include "ulmfit/config/config.h"
@@ -8,12 +9,15 @@
 
 namespace ulmfit::nn {
 
-/// Throws NotImplementedError naming the key when model.backbone is not built
-/// yet; stages call it before writing anything.
-void require_backbone(const config::Config& cfg);
+/// Throws ConfigError naming the key when the model section cannot be built
+/// (emb_size not a multiple of heads) or, for a Transformer language model,
+/// when train.bptt exceeds model.max_len. Stages call it before writing anything.
+void check_architecture(const config::Config& cfg, bool language_model);
+
+/// True for backbones trained with BERT's masked-LM objective.
+bool is_masked_lm(const config::ModelConfig& model);
 
 /// The backbone named by model.backbone, with dropouts scaled by dropout.mult.
-/// Backbones not built yet throw NotImplementedError.
 Backbone make_backbone(const config::ModelConfig& model, int64_t vocab_size);
 
 LanguageModel make_language_model(const config::ModelConfig& model, int64_t vocab_size);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ulmfit/config/config.h"
+#include "ulmfit/nn/heads.h"
 #include "ulmfit/train/learner.h"
 #include "ulmfit/train/metrics.h"
 #include "ulmfit/util/system_info.h"
@@ -78,6 +79,13 @@ struct GenerateOptions {
 
 /// The prompt followed by sampled text; stops early at a document boundary.
 std::string generate(const std::string& run_dir, const GenerateOptions& options, const util::RuntimeInfo& runtime);
+
+/// Samples up to options.max_tokens tokens after `ids` (the model in eval mode,
+/// under no_grad); returns ids with the new tokens appended. With `use_cache`
+/// each new token costs one incremental step (an LSTM's state, a Transformer's
+/// key/value cache); without, every step re-reads the whole sequence (for tests).
+std::vector<int> sample_tokens(nn::LanguageModelImpl& model, std::vector<int> ids, const GenerateOptions& options,
+                               const torch::Device& device, bool use_cache);
 
 /// Keeps the smallest set of likeliest tokens whose probability reaches top_p
 /// and at most top_k of them, after temperature; returns probabilities [vocab].

@@ -1,7 +1,10 @@
 #pragma once
-/// Next-token language modelling for the Learner: LM streams in, cross-entropy
-/// plus AWD-LSTM's activation regularisation (AR) and temporal AR out; the
-/// hidden state is carried across windows and detached.
+/// Language modelling for the Learner: LM streams in, cross-entropy plus
+/// AWD-LSTM's activation regularisation (AR) and temporal AR out. A recurrent
+/// backbone's hidden state is carried across windows and detached; a
+/// Transformer reads each window on its own. The objective is next-token
+/// prediction, or BERT's masked LM (the stream's windows are then the packed
+/// fixed-length sequences, corrupted by mask_tokens).
 #include "ulmfit/nn/heads.h"
 #include "ulmfit/text/lm_stream.h"
 #include "ulmfit/train/task.h"
@@ -14,7 +17,15 @@ struct LanguageModelingOptions {
   int eval_bptt = 72;
   double ar = 2.0;
   double tar = 1.0;
+  bool masked = false;       // masked LM instead of next-token prediction
+  double mask_prob = 0.15;   // masked LM: share of positions predicted
   torch::Device device = torch::kCPU;
+};
+
+/// Which loss an LM evaluation computes.
+struct LmObjective {
+  bool masked = false;
+  double mask_prob = 0.15;
 };
 
 /// Mean cross-entropy over positions whose target is not kIgnoreIndex,
@@ -49,7 +60,9 @@ class LanguageModelingTask : public train::Task {
 };
 
 /// Loss and perplexity of a language model over a corpus (eval mode, no grad).
+/// A masked LM is scored on masks drawn from a fixed seed, the same every call.
 train::Metrics evaluate_language_model(nn::LanguageModelImpl& model, const text::TokenizedCorpus& corpus,
-                                       int batch_size, int bptt, const torch::Device& device);
+                                       int batch_size, int bptt, const torch::Device& device,
+                                       LmObjective objective = {});
 
 }  // namespace ulmfit::tasks
