@@ -1,15 +1,28 @@
 #!/usr/bin/env bash
 # Does transfer learning pay? A classifier trained on 1,000 labelled IMDB
-# reviews (a) from scratch and (b) from an AWD-LSTM LM pretrained on
-# WikiText-2 and adapted on unlabelled IMDB reviews: same architecture, same
-# classifier config and budget, scored on the same 5,000 IMDB test reviews.
-# Prints each stage's time and both accuracies. Runs go to $RUNS
-# (default runs/transfer). Expects a built tree (scripts/build).
+# reviews (a) from scratch and (b) from an LM pretrained on WikiText-2 and
+# adapted on unlabelled IMDB reviews: same architecture, same classifier
+# config and budget, scored on the same 5,000 IMDB test reviews. Prints each
+# stage's time and both accuracies. Expects a built tree (scripts/build).
+#   bench/transfer_experiment.sh                  AWD-LSTM (bench/configs/transfer-*.yaml)
+#   BACKBONE=gpt bench/transfer_experiment.sh     configs/wikitext2-gpt.yaml, imdb-gpt-*.yaml
+#   BACKBONE=bert bench/transfer_experiment.sh    the BERT-style configs
+# Runs go to $RUNS (default runs/transfer[-BACKBONE]). PRETRAINED=RUN reuses
+# an existing pretrain run of the same configuration instead of training one.
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-runs=${RUNS:-runs/transfer}
-cfg=bench/configs
+backbone=${BACKBONE:-awd_lstm}
+case $backbone in
+  awd_lstm) runs=${RUNS:-runs/transfer}
+            pretrain_cfg=bench/configs/transfer-pretrain.yaml adapt_cfg=bench/configs/transfer-adapt.yaml
+            clf_cfg=bench/configs/transfer-classifier.yaml ;;
+  gpt|bert) runs=${RUNS:-runs/transfer-$backbone}
+            pretrain_cfg=configs/wikitext2-$backbone.yaml adapt_cfg=configs/imdb-$backbone-adapt.yaml
+            clf_cfg=configs/imdb-$backbone-classifier.yaml ;;
+  *) echo "BACKBONE must be awd_lstm, gpt or bert" >&2; exit 2 ;;
+esac
 mkdir -p "$runs"
+pretrained=${PRETRAINED:-$runs/pretrain}
 
 timed() {  # name command...
   local name=$1 start
@@ -18,16 +31,20 @@ timed() {  # name command...
   "$@" >/dev/null
   echo "$name: $(( $(date +%s) - start )) s"
 }
-echo "transfer experiment, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-timed "pretrain (WikiText-2)" "$bin" pretrain --config $cfg/transfer-pretrain.yaml --out "$runs/pretrain" --overwrite
-timed "adapt (IMDB unlabelled)" "$bin" adapt --config $cfg/transfer-adapt.yaml --from "$runs/pretrain" --out "$runs/adapt" --overwrite
-timed "classifier (b) pretrained + adapted" "$bin" finetune --config $cfg/transfer-classifier.yaml --from "$runs/adapt" --out "$runs/transfer" --overwrite
-timed "classifier (a) from scratch" "$bin" finetune --config $cfg/transfer-classifier.yaml --out "$runs/scratch" --overwrite
+echo "transfer experiment ($backbone), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+if [[ -n ${PRETRAINED:-} ]]; then
+  echo "pretrain (WikiText-2): reusing $pretrained"
+else
+  timed "pretrain (WikiText-2)" "$bin" pretrain --config "$pretrain_cfg" --out "$pretrained" --overwrite
+fi
+timed "adapt (IMDB unlabelled)" "$bin" adapt --config "$adapt_cfg" --from "$pretrained" --out "$runs/adapt" --overwrite
+timed "classifier (b) pretrained + adapted" "$bin" finetune --config "$clf_cfg" --from "$runs/adapt" --out "$runs/transfer" --overwrite
+timed "classifier (a) from scratch" "$bin" finetune --config "$clf_cfg" --out "$runs/scratch" --overwrite
 test_data="$ULMFIT_DATA/imdb/aclImdb/test"
 for arm in scratch transfer; do
   "$bin" evaluate --model "$runs/$arm" --data "$test_data" --limit 5000 --json >"$runs/$arm-test.json"
 done
-grep -h '"eval":true' "$runs/pretrain/metrics.jsonl" "$runs/adapt/metrics.jsonl" | sed 's/^/LM eval: /'
+grep -h '"eval":true' "$pretrained/metrics.jsonl" "$runs/adapt/metrics.jsonl" | sed 's/^/LM eval: /'
 awk 'FNR == 1 { match($0, /"accuracy":[0-9.]+/); acc[FILENAME] = substr($0, RSTART + 11, RLENGTH - 11) }
      END {
        a = acc[ARGV[1]]; b = acc[ARGV[2]]

@@ -104,7 +104,10 @@ BenchResult bench(const config::Config& cfg, const util::RuntimeInfo& runtime, c
   r.libtorch = TORCH_VERSION;
   r.vocab = vocab;
   r.emb = cfg.model.emb_size;
-  r.hidden = cfg.model.hidden_size;
+  const bool lstm = cfg.model.backbone == "awd_lstm";
+  r.backbone = cfg.model.backbone;
+  r.hidden = lstm ? cfg.model.hidden_size : 4 * cfg.model.emb_size;
+  r.heads = lstm ? 0 : cfg.model.heads;
   r.layers = cfg.model.layers;
   r.bptt = bptt;
   r.batch = batch;
@@ -178,8 +181,10 @@ std::string BenchResult::to_json() const {
                    {"libtorch", libtorch},
                    {"vocab", vocab},
                    {"emb", emb},
+                   {"backbone", backbone},
                    {"hidden", hidden},
                    {"layers", layers},
+                   {"heads", heads},
                    {"bptt", bptt},
                    {"batch", batch},
                    {"steps", steps},

@@ -13,11 +13,19 @@
 namespace ulmfit::pipeline {
 namespace {
 
+/// "N parameters" for the log: what comparisons between backbones need.
+std::string parameter_count(torch::nn::Module& model) {
+  std::int64_t n = 0;
+  for (const auto& p : model.parameters()) n += p.numel();
+  return std::to_string(n) + " parameters";
+}
+
 /// Trains a language model that starts from `model` (fresh or loaded).
 StageResult train_language_model(const std::string& stage, const config::Config& cfg, const util::RuntimeInfo& runtime,
                                  const torch::Device& device, RunDir& run, const detail::Corpora& corpora,
                                  nn::LanguageModel model, bool resume) {
   model->to(device);
+  log::info(stage + ": " + cfg.model.backbone + " language model, " + parameter_count(*model));
   tasks::LanguageModelingTask task(model, *corpora.train, corpora.valid ? &*corpora.valid : nullptr,
                                    detail::lm_task_options(cfg, device));
   const auto options = detail::fit_options(cfg, runtime, device, stage, model->layer_groups().size());
@@ -114,7 +122,8 @@ StageResult finetune(const config::Config& given, const util::RuntimeInfo& runti
                                  detail::classification_task_options(cfg, device));
   RunDir run = detail::open_output(claim);
   log::info(std::string("finetune: ") + (parent ? options.from + " -> " : "from scratch -> ") + run.path() + ", " +
-            std::to_string(labels.size()) + " classes, " + std::to_string(corpora.train->size()) + " documents" +
+            std::to_string(labels.size()) + " classes, " + std::to_string(corpora.train->size()) + " documents, " +
+            cfg.model.backbone + " classifier of " + parameter_count(*model) +
             (options.resume ? " (resuming)" : ""));
   write_run_files(run, options, cfg, tokenizer,
                   detail::make_meta("finetune", "classifier", options.from, cfg, tokenizer.vocab_size(), labels));

@@ -12,6 +12,7 @@
 #include "ulmfit/tasks/masked_lm.h"
 #include "ulmfit/text/lm_stream.h"
 #include "ulmfit/text/tokenizer.h"
+#include "ulmfit/train/precision.h"
 #include "ulmfit/util/error.h"
 
 namespace ulmfit {
@@ -231,6 +232,30 @@ TEST(Transformer, SaveLoadGivesIdenticalLogits) {
   pipeline::save_module(*lstm, (dir / "lstm.pt").string());
   nn::LanguageModel gpt(transformer(true, 20), nn::LanguageModelOptions());
   EXPECT_THROW(pipeline::load_module(*gpt, (dir / "lstm.pt").string()), CheckpointError);
+}
+
+TEST(Transformer, Bf16AutocastRunsTheBlocksInBf16) {
+  torch::manual_seed(10);
+  nn::LanguageModel lm(transformer(true), nn::LanguageModelOptions().output_p(0));
+  lm->eval();
+  torch::NoGradGuard no_grad;
+  const auto tokens = torch::randint(5, 30, {2, 12});
+  torch::Tensor reference;
+  for (const std::string precision : {"fp32", "bf16"}) {
+    SCOPED_TRACE(precision);
+    const auto want = precision == "bf16" ? torch::kBFloat16 : torch::kFloat;
+    train::AutocastScope autocast(precision, torch::kCPU);
+    auto block = std::dynamic_pointer_cast<nn::TransformerImpl>(lm->encoder)->blocks[0];
+    EXPECT_EQ(block->attention->qkv->forward(torch::rand({2, 3, 16})).scalar_type(), want);
+    nn::RecurrentState state;
+    const auto logits = lm->forward(tokens, state).logits;
+    EXPECT_EQ(logits.scalar_type(), want);  // the tied decoder's product
+    if (!reference.defined()) {
+      reference = logits;
+    } else {
+      EXPECT_LT(relative_error(logits.to(torch::kFloat), reference.to(torch::kDouble)), 2e-2);
+    }
+  }
 }
 
 TEST(Transformer, BothObjectivesLearnATinyCorpus) {

@@ -30,7 +30,9 @@ struct BenchResult {
   double matmul_peak_bf16_gflops = 0;
   std::string precision, device, libtorch;
   int threads = 0;
-  std::int64_t vocab = 0, emb = 0, hidden = 0, layers = 0, bptt = 0, batch = 0;
+  std::string backbone;
+  // hidden: the LSTM width (awd_lstm) or the feed-forward width (4 x emb, Transformers)
+  std::int64_t vocab = 0, emb = 0, hidden = 0, layers = 0, heads = 0, bptt = 0, batch = 0;
   int steps = 0, warmup = 0, doc_tokens = 0;
   std::string to_json() const;
 };
