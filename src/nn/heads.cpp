@@ -26,6 +26,17 @@ std::vector<ParameterGroup> LanguageModelImpl::layer_groups() {
   return groups;
 }
 
+namespace {
+
+/// Mean over time of the positions where mask [B, T] (bool) is true: [B, F].
+torch::Tensor masked_mean(const torch::Tensor& outputs, const torch::Tensor& mask) {
+  const auto m3 = mask.unsqueeze(-1);
+  const auto count = m3.sum(1).clamp_min(1).to(outputs.dtype());
+  return outputs.masked_fill(~m3, 0).sum(1) / count;
+}
+
+}  // namespace
+
 torch::Tensor masked_concat_pool(const torch::Tensor& outputs, const torch::Tensor& mask) {
   TORCH_CHECK(outputs.dim() == 3 && mask.dim() == 2, "pooling expects [B, T, F] and [B, T]");
   const auto m = mask.to(torch::kBool);
@@ -33,11 +44,8 @@ torch::Tensor masked_concat_pool(const torch::Tensor& outputs, const torch::Tens
   const auto last_index = torch::where(m, positions, torch::full_like(positions, -1)).argmax(1);
   const auto rows = torch::arange(outputs.size(0), last_index.options());
   const auto last = outputs.index({rows, last_index});
-  const auto m3 = m.unsqueeze(-1);
-  const auto max = outputs.masked_fill(~m3, -std::numeric_limits<float>::infinity()).amax(1);
-  const auto count = m3.sum(1).clamp_min(1).to(outputs.dtype());
-  const auto mean = outputs.masked_fill(~m3, 0).sum(1) / count;
-  return torch::cat({last, max, mean}, 1);
+  const auto max = outputs.masked_fill(~m.unsqueeze(-1), -std::numeric_limits<float>::infinity()).amax(1);
+  return torch::cat({last, max, masked_mean(outputs, m)}, 1);
 }
 
 torch::Tensor masked_first_mean_pool(const torch::Tensor& outputs, const torch::Tensor& mask) {
@@ -46,9 +54,7 @@ torch::Tensor masked_first_mean_pool(const torch::Tensor& outputs, const torch::
   const auto first_index = m.to(torch::kLong).argmax(1);  // the first true position
   const auto rows = torch::arange(outputs.size(0), first_index.options());
   const auto first = outputs.index({rows, first_index});
-  const auto m3 = m.unsqueeze(-1);
-  const auto mean = outputs.masked_fill(~m3, 0).sum(1) / m3.sum(1).clamp_min(1).to(outputs.dtype());
-  return torch::cat({first, mean}, 1);
+  return torch::cat({first, masked_mean(outputs, m)}, 1);
 }
 
 PoolingClassifierImpl::PoolingClassifierImpl(PoolingClassifierOptions opts) : options(std::move(opts)) {
@@ -90,12 +96,12 @@ SequenceClassifierImpl::SequenceClassifierImpl(Backbone backbone, SequenceClassi
 
 std::pair<torch::Tensor, torch::Tensor> SequenceClassifierImpl::encode(const torch::Tensor& tokens,
                                                                        const torch::Tensor& mask) {
-  if (!encoder->carries_state()) return encode_head(tokens, mask);
-  return encode_in_chunks(tokens, mask);
+  if (!encoder->carries_state()) return encode_leading_tokens(tokens, mask);
+  return encode_bpt3c(tokens, mask);
 }
 
-std::pair<torch::Tensor, torch::Tensor> SequenceClassifierImpl::encode_head(const torch::Tensor& tokens,
-                                                                            const torch::Tensor& mask) {
+std::pair<torch::Tensor, torch::Tensor> SequenceClassifierImpl::encode_leading_tokens(const torch::Tensor& tokens,
+                                                                                      const torch::Tensor& mask) {
   const int64_t batch = tokens.size(0), length = tokens.size(1);
   const int64_t context = encoder->max_context() > 0 ? encoder->max_context() : length;
   const auto m = mask.to(torch::kBool);
@@ -120,8 +126,8 @@ std::pair<torch::Tensor, torch::Tensor> SequenceClassifierImpl::encode_head(cons
   return {out.reshape({batch, chunks * width, out.size(-1)}), kept_mask};
 }
 
-std::pair<torch::Tensor, torch::Tensor> SequenceClassifierImpl::encode_in_chunks(const torch::Tensor& tokens,
-                                                                                 const torch::Tensor& mask) {
+std::pair<torch::Tensor, torch::Tensor> SequenceClassifierImpl::encode_bpt3c(const torch::Tensor& tokens,
+                                                                             const torch::Tensor& mask) {
   const int64_t length = tokens.size(1);
   const int64_t keep_from = std::max<int64_t>(0, length - options.max_len());
   RecurrentState state;

@@ -118,9 +118,10 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens, RecurrentSta
   const int64_t past = past_valid.size(1), total = past + time;
   TORCH_CHECK(total <= options.max_len(), "Transformer: ", total, " tokens exceed model.max_len ", options.max_len());
 
-  // Positions count real tokens only, so padding does not shift a document.
-  const auto positions =
-      (past_valid.sum(1, true) + valid.cumsum(1) - 1).clamp_min(0).clamp_max(options.max_len() - 1);
+  // Positions count real tokens only, so padding does not shift a document
+  // (pads before the first real token would get -1: they take 0). They stay
+  // below max_len by the check above.
+  const auto positions = (past_valid.sum(1, true) + valid.cumsum(1) - 1).clamp_min(0);
   const auto weight = embedding_dropout(token_embedding->weight, options.embed_p(), is_training());
   auto x = torch::embedding(weight, tokens, options.pad_id()) + position_embedding->forward(positions);
   x = input_dropout->forward(x);

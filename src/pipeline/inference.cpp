@@ -139,7 +139,7 @@ Evaluation evaluate(const std::string& run_dir, const DataSpec& data, const util
     const auto corpus = text::load_tokenized(source_for(r.cfg, data, "text"), r.tokenizer, inference_cache(r.cfg, runtime));
     e.documents = corpus.size();
     e.metrics = tasks::evaluate_language_model(*model, corpus, r.cfg.train.batch_size, r.cfg.train.bptt, r.device,
-                                               {nn::is_masked_lm(r.cfg.model), r.cfg.train.mask_prob});
+                                               detail::lm_task_options(r.cfg, r.device).objective);
     return e;
   }
   auto model = load_classifier(r);

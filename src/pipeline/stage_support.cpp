@@ -115,8 +115,7 @@ tasks::LanguageModelingOptions lm_task_options(const config::Config& cfg, const 
   o.eval_bptt = cfg.train.bptt;
   o.ar = lstm ? cfg.train.ar : 0.0;
   o.tar = lstm ? cfg.train.tar : 0.0;
-  o.masked = nn::is_masked_lm(cfg.model);
-  o.mask_prob = cfg.train.mask_prob;
+  o.objective = {nn::is_masked_lm(cfg.model), cfg.train.mask_prob};
   o.device = device;
   return o;
 }

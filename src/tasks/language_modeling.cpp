@@ -12,29 +12,38 @@ namespace {
 /// Seed of the masks a masked LM is evaluated on: fixed, so evaluations compare.
 constexpr std::uint64_t kEvaluationMaskSeed = 0x6d61736bULL;
 
+/// Sum of cross-entropy (in fp32) over the targets that are not kIgnoreIndex.
+torch::Tensor summed_cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets) {
+  return torch::nn::functional::cross_entropy(
+      logits.to(torch::kFloat).reshape({-1, logits.size(-1)}), targets.reshape(-1),
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(text::kIgnoreIndex).reduction(torch::kSum));
+}
+
+/// The input a model reads and the targets it is scored on: the stream's own
+/// (next token), or BERT's corruption of the input and the chosen positions.
+std::pair<torch::Tensor, torch::Tensor> objective_window(const text::LmBatch& batch, const LmObjective& objective,
+                                                         int64_t vocab_size,
+                                                         std::optional<at::Generator> generator = std::nullopt) {
+  if (!objective.masked) return {batch.input, batch.target};
+  auto masked = mask_tokens(batch.input, vocab_size, objective.mask_prob, std::move(generator));
+  return {masked.input, masked.target};
+}
+
 /// Sum of cross-entropy over real targets, and their count.
 std::pair<double, double> summed_loss(nn::LanguageModelImpl& model, text::LmStream& stream,
                                       const torch::Device& device, const LmObjective& objective) {
-  nn::RecurrentState state;
+  nn::RecurrentState carried;
   double total = 0, count = 0;
-  const bool carry = model.encoder->carries_state();
   const int64_t vocab = model.encoder->embedding_weight().size(0);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(kEvaluationMaskSeed);
   stream.start_epoch(0);
   while (auto batch = stream.next()) {
-    torch::Tensor input = batch->input, target = batch->target;
-    if (objective.masked) {
-      auto masked = mask_tokens(input, vocab, objective.mask_prob, generator);
-      input = masked.input;
-      target = masked.target;
-    }
-    if (!carry) state.reset();
+    const auto [input, target] = objective_window(*batch, objective, vocab, generator);
     const auto targets = target.to(device);
+    nn::RecurrentState window;  // a Transformer reads each window on its own
+    auto& state = model.encoder->carries_state() ? carried : window;
     const auto out = model.forward(input.to(device), state);
-    const auto loss = torch::nn::functional::cross_entropy(
-        out.logits.to(torch::kFloat).reshape({-1, out.logits.size(-1)}), targets.reshape(-1),
-        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(text::kIgnoreIndex).reduction(torch::kSum));
-    total += loss.item<double>();
+    total += summed_cross_entropy(out.logits, targets).item<double>();
     count += static_cast<double>((targets != text::kIgnoreIndex).sum().item<std::int64_t>());
   }
   return {total, count};
@@ -43,12 +52,9 @@ std::pair<double, double> summed_loss(nn::LanguageModelImpl& model, text::LmStre
 }  // namespace
 
 torch::Tensor lm_loss(const torch::Tensor& logits, const torch::Tensor& targets) {
-  // A masked-LM window can have no chosen position: its loss is zero, not the
-  // mean of nothing (NaN).
-  if (!(targets != text::kIgnoreIndex).any().item<bool>()) return logits.to(torch::kFloat).sum() * 0.0;
-  return torch::nn::functional::cross_entropy(
-      logits.to(torch::kFloat).reshape({-1, logits.size(-1)}), targets.reshape(-1),
-      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(text::kIgnoreIndex));
+  // The sum over the count, not cross_entropy's mean: the same value, and a
+  // window without targets gives zero rather than NaN, with no host sync.
+  return summed_cross_entropy(logits, targets) / (targets != text::kIgnoreIndex).sum().clamp_min(1);
 }
 
 LanguageModelingTask::LanguageModelingTask(nn::LanguageModel model, const text::TokenizedCorpus& train,
@@ -72,21 +78,13 @@ void LanguageModelingTask::restore_carried_state(std::vector<torch::Tensor> stat
 train::StepResult LanguageModelingTask::train_step() {
   auto batch = train_stream_.next();
   TORCH_CHECK(batch.has_value(), "language-model stream ran out of batches");
-  torch::Tensor input = batch->input, target = batch->target;
-  if (options_.masked) {
-    auto masked = mask_tokens(input, model_->encoder->embedding_weight().size(0), options_.mask_prob);
-    input = masked.input;
-    target = masked.target;
-  }
-  // A Transformer's state would be a cache of this window: never carried.
-  if (!model_->encoder->carries_state()) state_.reset();
+  const auto [input, target] =
+      objective_window(*batch, options_.objective, model_->encoder->embedding_weight().size(0));
   const auto targets = target.to(options_.device);
-  const auto out = model_->forward(input.to(options_.device), state_);
-  if (model_->encoder->carries_state()) {
-    state_.detach_();
-  } else {
-    state_.reset();
-  }
+  nn::RecurrentState window;  // a Transformer reads each window on its own; its cache dies here
+  auto& state = model_->encoder->carries_state() ? state_ : window;
+  const auto out = model_->forward(input.to(options_.device), state);
+  state.detach_();
   const auto ce = lm_loss(out.logits, targets);
   auto loss = ce;
   // AR and TAR (Merity et al. 2017) in fp32, on the last layer's outputs.
@@ -106,7 +104,7 @@ train::StepResult LanguageModelingTask::train_step() {
 train::Metrics LanguageModelingTask::evaluate() {
   if (!valid_stream_) return {};
   const auto [total, count] =
-      summed_loss(*model_, *valid_stream_, options_.device, {options_.masked, options_.mask_prob});
+      summed_loss(*model_, *valid_stream_, options_.device, options_.objective);
   const double loss = total / std::max(count, 1.0);
   return {{"valid_loss", loss}, {"perplexity", std::exp(loss)}};
 }

@@ -2,8 +2,6 @@
 // finetune -> evaluate -> predict -> generate, with exit codes and outputs.
 #include <nlohmann/json.hpp>
 
-#include <functional>
-
 #include "../test_helpers.h"
 #include "cli_runner.h"
 #include "ulmfit/util/files.h"
@@ -35,6 +33,43 @@ class CliPipeline : public ::testing::Test {
   }
   std::string cfg(const std::string& name) const { return std::string(ULMFIT_SOURCE_DIR) + "/configs/" + name; }
   std::string run(const std::string& name) const { return (dir_ / name).string(); }
+  /// The same three stages and three tools with a Transformer backbone: the
+  /// architecture comes from the LM config and is inherited by adapt and finetune.
+  void run_pipeline_with(const std::string& lm_config, bool can_generate) {
+    const auto lm = cli_run("pretrain --config " + cfg(lm_config) + " --out " + run("lm"), dir_.path());
+    ASSERT_EQ(lm.code, 0) << lm.err;
+    const auto lm_eval = cli_run("evaluate --model " + run("lm") + " --data " + run("general-valid.txt") + " --json", dir_.path());
+    ASSERT_EQ(lm_eval.code, 0) << lm_eval.err;
+    const double perplexity = nlohmann::json::parse(lm_eval.out)["perplexity"].get<double>();
+    EXPECT_GT(perplexity, 1.0);
+    EXPECT_LT(perplexity, 40.0);  // better than a uniform guess over the 40 pieces
+    const auto adapted = cli_run("adapt --config " + cfg("tiny-adapt.yaml") + " --from " + run("lm") + " --out " + run("adapted"), dir_.path());
+    ASSERT_EQ(adapted.code, 0) << adapted.err;
+    EXPECT_THAT(adapted.err, HasSubstr("train the top 1 of 3 layer groups"));
+    const auto clf = cli_run("finetune --config " + cfg("tiny-classifier.yaml") + " --from " + run("adapted") + " --out " + run("clf"), dir_.path());
+    ASSERT_EQ(clf.code, 0) << clf.err;
+    EXPECT_THAT(util::read_file(dir_ / "clf/config.yaml"), HasSubstr("heads: 2"));
+    const auto eval = cli_run("evaluate --model " + run("clf") + " --data " + run("labelled.csv") + " --json", dir_.path());
+    ASSERT_EQ(eval.code, 0) << eval.err;
+    const auto report = nlohmann::json::parse(eval.out);
+    EXPECT_EQ(report["documents"], 40);
+    const auto pred = cli_run("predict --model " + run("clf") + " --format csv --input " + run("labelled.csv"), dir_.path());
+    ASSERT_EQ(pred.code, 0) << pred.err;
+    int predicted_pos = 0, count = 0;
+    std::istringstream lines(pred.out);
+    for (std::string line; std::getline(lines, line); ++count) predicted_pos += nlohmann::json::parse(line)["label"] == "pos";
+    EXPECT_EQ(count, 40);
+    EXPECT_EQ(predicted_pos, report["confusion"][0][1].get<int>() + report["confusion"][1][1].get<int>());
+    const auto gen = cli_run("generate --model " + run("adapted") + " --prompt 'the film' --max-tokens 30 --seed 3", dir_.path());
+    if (can_generate) {
+      ASSERT_EQ(gen.code, 0) << gen.err;
+      EXPECT_EQ(gen.out.rfind("the film", 0), 0u) << gen.out;
+    } else {
+      EXPECT_EQ(gen.code, 2);
+      EXPECT_THAT(gen.err, HasSubstr("is a masked language model (model.backbone: bert)"));
+    }
+  }
+
   testing::TempDir dir_;
 };
 
@@ -134,52 +169,9 @@ TEST_F(CliPipeline, ImpossibleTransformerShapeIsAConfigErrorAndWritesNothing) {
   EXPECT_FALSE(std::filesystem::exists(dir_ / "gpt"));
 }
 
-/// The same three stages and three tools with a Transformer backbone: the
-/// architecture comes from the LM config and is inherited by adapt and finetune.
-void run_pipeline_with(const std::string& lm_config, bool can_generate, const testing::TempDir& dir,
-                       const std::function<std::string(const std::string&)>& cfg) {
-  const auto run = [&](const std::string& name) { return (dir / name).string(); };
-  const auto lm = cli_run("pretrain --config " + cfg(lm_config) + " --out " + run("lm"), dir.path());
-  ASSERT_EQ(lm.code, 0) << lm.err;
-  const auto lm_eval = cli_run("evaluate --model " + run("lm") + " --data " + run("general-valid.txt") + " --json", dir.path());
-  ASSERT_EQ(lm_eval.code, 0) << lm_eval.err;
-  const double perplexity = nlohmann::json::parse(lm_eval.out)["perplexity"].get<double>();
-  EXPECT_GT(perplexity, 1.0);
-  EXPECT_LT(perplexity, 40.0);  // better than a uniform guess over the 40 pieces
-  const auto adapted = cli_run("adapt --config " + cfg("tiny-adapt.yaml") + " --from " + run("lm") + " --out " + run("adapted"), dir.path());
-  ASSERT_EQ(adapted.code, 0) << adapted.err;
-  EXPECT_THAT(adapted.err, HasSubstr("train the top 1 of 3 layer groups"));
-  const auto clf = cli_run("finetune --config " + cfg("tiny-classifier.yaml") + " --from " + run("adapted") + " --out " + run("clf"), dir.path());
-  ASSERT_EQ(clf.code, 0) << clf.err;
-  EXPECT_THAT(util::read_file(dir / "clf/config.yaml"), HasSubstr("heads: 2"));
-  const auto eval = cli_run("evaluate --model " + run("clf") + " --data " + run("labelled.csv") + " --json", dir.path());
-  ASSERT_EQ(eval.code, 0) << eval.err;
-  const auto report = nlohmann::json::parse(eval.out);
-  EXPECT_EQ(report["documents"], 40);
-  const auto pred = cli_run("predict --model " + run("clf") + " --format csv --input " + run("labelled.csv"), dir.path());
-  ASSERT_EQ(pred.code, 0) << pred.err;
-  int predicted_pos = 0, count = 0;
-  std::istringstream lines(pred.out);
-  for (std::string line; std::getline(lines, line); ++count) predicted_pos += nlohmann::json::parse(line)["label"] == "pos";
-  EXPECT_EQ(count, 40);
-  EXPECT_EQ(predicted_pos, report["confusion"][0][1].get<int>() + report["confusion"][1][1].get<int>());
-  const auto gen = cli_run("generate --model " + run("adapted") + " --prompt 'the film' --max-tokens 30 --seed 3", dir.path());
-  if (can_generate) {
-    ASSERT_EQ(gen.code, 0) << gen.err;
-    EXPECT_EQ(gen.out.rfind("the film", 0), 0u) << gen.out;
-  } else {
-    EXPECT_EQ(gen.code, 2);
-    EXPECT_THAT(gen.err, HasSubstr("is a masked language model (model.backbone: bert)"));
-  }
-}
+TEST_F(CliPipeline, GptStylePipelineEndToEnd) { run_pipeline_with("tiny-gpt.yaml", true); }
 
-TEST_F(CliPipeline, GptStylePipelineEndToEnd) {
-  run_pipeline_with("tiny-gpt.yaml", true, dir_, [this](const std::string& n) { return cfg(n); });
-}
-
-TEST_F(CliPipeline, BertStylePipelineEndToEnd) {
-  run_pipeline_with("tiny-bert.yaml", false, dir_, [this](const std::string& n) { return cfg(n); });
-}
+TEST_F(CliPipeline, BertStylePipelineEndToEnd) { run_pipeline_with("tiny-bert.yaml", false); }
 
 TEST_F(CliPipeline, SameSeedSameLosses) {
   ASSERT_EQ(cli_run("pretrain --config " + cfg("tiny-lm.yaml") + " --out " + run("a"), dir_.path()).code, 0);

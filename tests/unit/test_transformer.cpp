@@ -268,8 +268,7 @@ TEST(Transformer, BothObjectivesLearnATinyCorpus) {
     o.eval_batch_size = 4;
     o.eval_bptt = 8;
     o.ar = o.tar = 0;
-    o.masked = masked;
-    o.mask_prob = 0.3;
+    o.objective = {masked, 0.3};
     tasks::LanguageModelingTask task(lm, tiny.lm_corpus, &tiny.lm_corpus, o);
     lm->eval();
     const double before = task.evaluate().at("valid_loss");

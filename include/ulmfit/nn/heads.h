@@ -108,8 +108,10 @@ class SequenceClassifierImpl : public torch::nn::Module {
   PoolingClassifier head{nullptr};
 
  private:
-  std::pair<torch::Tensor, torch::Tensor> encode_in_chunks(const torch::Tensor& tokens, const torch::Tensor& mask);
-  std::pair<torch::Tensor, torch::Tensor> encode_head(const torch::Tensor& tokens, const torch::Tensor& mask);
+  /// Recurrent backbones: the whole document in `bptt` chunks, state carried.
+  std::pair<torch::Tensor, torch::Tensor> encode_bpt3c(const torch::Tensor& tokens, const torch::Tensor& mask);
+  /// Stateless backbones: the document's first tokens, truncated or in chunks.
+  std::pair<torch::Tensor, torch::Tensor> encode_leading_tokens(const torch::Tensor& tokens, const torch::Tensor& mask);
 };
 TORCH_MODULE(SequenceClassifier);
 

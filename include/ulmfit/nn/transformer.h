@@ -70,7 +70,7 @@ struct TransformerOptions {
 /// One pre-LN block: x + attn(LN(x)), then x + FF(LN(x)) with FF = 4x GELU.
 class TransformerBlockImpl : public torch::nn::Module {
  public:
-  TransformerBlockImpl(const TransformerOptions& options);
+  explicit TransformerBlockImpl(const TransformerOptions& options);
   std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& allowed,
                                                                   bool causal, const torch::Tensor& past_k,
                                                                   const torch::Tensor& past_v);

@@ -11,25 +11,25 @@
 
 namespace ulmfit::tasks {
 
+/// What a language model learns to predict.
+struct LmObjective {
+  bool masked = false;       // masked LM instead of next-token prediction
+  double mask_prob = 0.15;   // masked LM: share of positions predicted
+};
+
 struct LanguageModelingOptions {
   text::LmStreamOptions train_stream;
   int eval_batch_size = 32;
   int eval_bptt = 72;
   double ar = 2.0;
   double tar = 1.0;
-  bool masked = false;       // masked LM instead of next-token prediction
-  double mask_prob = 0.15;   // masked LM: share of positions predicted
+  LmObjective objective;
   torch::Device device = torch::kCPU;
 };
 
-/// Which loss an LM evaluation computes.
-struct LmObjective {
-  bool masked = false;
-  double mask_prob = 0.15;
-};
-
 /// Mean cross-entropy over positions whose target is not kIgnoreIndex,
-/// computed in fp32.
+/// computed in fp32; zero when there is none (a masked-LM window may choose
+/// no position).
 torch::Tensor lm_loss(const torch::Tensor& logits, const torch::Tensor& targets);
 
 class LanguageModelingTask : public train::Task {
