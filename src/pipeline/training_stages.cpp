@@ -36,10 +36,12 @@ StageResult train_language_model(const std::string& stage, const config::Config&
 }
 
 /// A resumed run keeps the files it was started with: config, tokenizer and
-/// meta are written only by a fresh run.
-void write_run_files(RunDir& run, const StageOptions& options, const config::Config& cfg,
+/// meta are written only by a fresh run. The config records the precision
+/// `auto` resolved to (it can depend on a measurement), so --resume repeats it.
+void write_run_files(RunDir& run, const StageOptions& options, config::Config cfg, const util::RuntimeInfo& runtime,
                      const text::Tokenizer& tokenizer, const RunMeta& meta) {
   if (options.resume) return;
+  cfg.precision = runtime.precision;
   run.write_config(cfg);
   tokenizer.save(run.file("tokenizer.model"));
   run.write_meta(meta);
@@ -75,7 +77,7 @@ StageResult pretrain(const config::Config& cfg, const util::RuntimeInfo& runtime
   auto model = nn::make_language_model(cfg.model, tokenizer.vocab_size());
   RunDir run = detail::open_output(claim);
   log::info(std::string("pretrain: ") + (options.resume ? "resuming " : "writing ") + run.path());
-  write_run_files(run, options, cfg, tokenizer, detail::make_meta("pretrain", "lm", "", cfg, tokenizer.vocab_size(), {}));
+  write_run_files(run, options, cfg, runtime, tokenizer, detail::make_meta("pretrain", "lm", "", cfg, tokenizer.vocab_size(), {}));
   return train_language_model("pretrain", cfg, runtime, device, run, corpora, model, options.resume);
 }
 
@@ -94,7 +96,7 @@ StageResult adapt(const config::Config& given, const util::RuntimeInfo& runtime,
   const auto corpora = detail::load_corpora(cfg, tokenizer, runtime);
   RunDir run = detail::open_output(claim);
   log::info("adapt: " + options.from + " -> " + run.path() + (options.resume ? " (resuming)" : ""));
-  write_run_files(run, options, cfg, tokenizer, detail::make_meta("adapt", "lm", options.from, cfg, tokenizer.vocab_size(), {}));
+  write_run_files(run, options, cfg, runtime, tokenizer, detail::make_meta("adapt", "lm", options.from, cfg, tokenizer.vocab_size(), {}));
   return train_language_model("adapt", cfg, runtime, device, run, corpora, model, options.resume);
 }
 
@@ -125,7 +127,7 @@ StageResult finetune(const config::Config& given, const util::RuntimeInfo& runti
             std::to_string(labels.size()) + " classes, " + std::to_string(corpora.train->size()) + " documents, " +
             cfg.model.backbone + " classifier of " + parameter_count(*model) +
             (options.resume ? " (resuming)" : ""));
-  write_run_files(run, options, cfg, tokenizer,
+  write_run_files(run, options, cfg, runtime, tokenizer,
                   detail::make_meta("finetune", "classifier", options.from, cfg, tokenizer.vocab_size(), labels));
   const auto fit = detail::fit_options(cfg, runtime, device, "finetune", model->layer_groups().size());
   StageResult result;

@@ -29,8 +29,50 @@ CpuFeatures detect_cpu_features() {
   return f;
 }
 
+namespace {
+
+int thread_count(int threads) {
+  if (threads < 0) throw ConfigError("threads: must be >= 0 (0 = every core)");
+  const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  return threads == 0 ? cores : threads;
+}
+
+/// Seconds of the fastest of a few calls of a product (after one warm-up):
+/// other processes on the machine only slow some of them.
+double best_product_seconds(const torch::Tensor& a, const torch::Tensor& b) {
+  auto c = torch::mm(a, b);
+  double best = 1e30;
+  for (int i = 0; i < 3; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    c = torch::mm(a, b);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return std::max(best, 1e-9);
+}
+
+}  // namespace
+
+double measure_bf16_matmul_speedup(int threads, int size) {
+  torch::NoGradGuard no_grad;
+  const int before = at::get_num_threads();
+  at::set_num_threads(std::max(1, threads));
+  const auto a = torch::rand({size, size});
+  const auto b = torch::rand({size, size});
+  const double fp32 = best_product_seconds(a, b);
+  const double bf16 = best_product_seconds(a.to(torch::kBFloat16), b.to(torch::kBFloat16));
+  at::set_num_threads(before);
+  return fp32 / bf16;
+}
+
 RuntimeInfo resolve_runtime(const std::string& device, const std::string& precision, int threads) {
-  return resolve_runtime(device, precision, threads, detect_cpu_features());
+  auto cpu = detect_cpu_features();
+  // Measure only where the answer decides something: auto on a CPU whose bf16
+  // support alone does not tell whether bf16 pays.
+  const bool on_cpu = device == "cpu" || (device == "auto" && !torch::cuda::is_available());
+  if (precision == "auto" && on_cpu && cpu.avx512_bf16 && !cpu.amx_bf16) {
+    cpu.bf16_matmul_speedup = measure_bf16_matmul_speedup(thread_count(threads));
+  }
+  return resolve_runtime(device, precision, threads, cpu);
 }
 
 RuntimeInfo resolve_runtime(const std::string& device, const std::string& precision, int threads,
@@ -57,7 +99,8 @@ RuntimeInfo resolve_runtime(const std::string& device, const std::string& precis
   const bool on_cuda = info.device != "cpu";
 
   if (precision == "auto") {
-    info.precision = (on_cuda || cpu.bf16()) ? "bf16" : "fp32";
+    const bool bf16_pays = cpu.amx_bf16 || (cpu.avx512_bf16 && cpu.bf16_matmul_speedup >= kMinBf16Speedup);
+    info.precision = (on_cuda || bf16_pays) ? "bf16" : "fp32";
   } else if (precision == "fp32" || precision == "bf16") {
     info.precision = precision;
   } else if (precision == "fp16") {
@@ -70,9 +113,7 @@ RuntimeInfo resolve_runtime(const std::string& device, const std::string& precis
     info.warnings.push_back("bf16 asked for on a CPU without AVX-512 BF16 or AMX: it will be slow");
   }
 
-  if (threads < 0) throw ConfigError("threads: must be >= 0 (0 = every core)");
-  const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-  info.threads = threads == 0 ? cores : threads;
+  info.threads = thread_count(threads);
   return info;
 }
 
@@ -117,6 +158,11 @@ std::string describe_runtime(const RuntimeInfo& info) {
       << "; device " << info.device << "; " << info.threads << " threads; precision "
       << info.precision << "; CPU bf16: "
       << (info.cpu.amx_bf16 ? "AMX" : (info.cpu.avx512_bf16 ? "AVX-512 BF16" : "none"));
+  if (info.cpu.bf16_matmul_speedup > 0) {
+    out.precision(2);
+    out << " (bf16 products " << info.cpu.bf16_matmul_speedup << "x fp32 here"
+        << (info.cpu.bf16_matmul_speedup >= kMinBf16Speedup ? ")" : ", so auto keeps fp32)");
+  }
   return out.str();
 }
 

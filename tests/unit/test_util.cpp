@@ -1,3 +1,5 @@
+#include <cmath>
+
 #include "../test_helpers.h"
 #include "ulmfit/util/error.h"
 #include "ulmfit/util/files.h"
@@ -57,13 +59,36 @@ TEST(Utf8, FindsTheFirstInvalidByte) {
 
 TEST(SystemInfo, PrecisionAutoFollowsCpuSupport) {
   util::CpuFeatures none;
-  util::CpuFeatures bf16;
+  util::CpuFeatures amx;
+  amx.amx_bf16 = true;
+  util::CpuFeatures bf16;  // AVX-512 BF16 whose products measured faster than fp32
   bf16.avx512_bf16 = true;
+  bf16.bf16_matmul_speedup = 2.7;
+  util::CpuFeatures slow_bf16 = bf16;  // the same instructions, measured slower
+  slow_bf16.bf16_matmul_speedup = 0.5;
+  util::CpuFeatures unmeasured = bf16;
+  unmeasured.bf16_matmul_speedup = 0;
   EXPECT_EQ(util::resolve_runtime("cpu", "auto", 1, none).precision, "fp32");
+  EXPECT_EQ(util::resolve_runtime("cpu", "auto", 1, amx).precision, "bf16");
   EXPECT_EQ(util::resolve_runtime("cpu", "auto", 1, bf16).precision, "bf16");
+  EXPECT_EQ(util::resolve_runtime("cpu", "auto", 1, slow_bf16).precision, "fp32");
+  EXPECT_EQ(util::resolve_runtime("cpu", "auto", 1, unmeasured).precision, "fp32");
+  EXPECT_EQ(util::resolve_runtime("cpu", "bf16", 1, slow_bf16).precision, "bf16");  // asked for, given
   EXPECT_EQ(util::resolve_runtime("cpu", "fp32", 1, bf16).precision, "fp32");
   EXPECT_THROW(util::resolve_runtime("cpu", "fp16", 1, bf16), ConfigError);
   EXPECT_FALSE(util::resolve_runtime("cpu", "bf16", 1, none).warnings.empty());
+}
+
+TEST(SystemInfo, Bf16SpeedupIsAMeasuredRatio) {
+  const double speedup = util::measure_bf16_matmul_speedup(1, 256);
+  EXPECT_TRUE(std::isfinite(speedup));
+  EXPECT_GT(speedup, 0.01);
+  EXPECT_LT(speedup, 100.0);
+  // Detection measures exactly when auto needs it to decide.
+  const auto info = util::resolve_runtime("cpu", "auto", 1);
+  const bool measured = info.cpu.avx512_bf16 && !info.cpu.amx_bf16;
+  EXPECT_EQ(info.cpu.bf16_matmul_speedup > 0, measured);
+  EXPECT_EQ(util::resolve_runtime("cpu", "fp32", 1).cpu.bf16_matmul_speedup, 0.0);
 }
 
 TEST(SystemInfo, ThreadsAndDevice) {

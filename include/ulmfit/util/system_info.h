@@ -13,11 +13,26 @@ namespace ulmfit::util {
 struct CpuFeatures {
   bool avx512_bf16 = false;
   bool amx_bf16 = false;
+  /// Throughput of a bf16 matrix product over an fp32 one on this machine's
+  /// threads; 0 = not measured. Only AVX-512 BF16 without AMX needs it: there
+  /// bf16 may be faster (2.7x on an AMD EPYC) or slower (0.5x on an Intel Xeon
+  /// whose hypervisor hides AMX) than fp32, depending on the chip and BLAS.
+  double bf16_matmul_speedup = 0;
   bool bf16() const { return avx512_bf16 || amx_bf16; }
 };
 
 /// Reads the CPU's bf16 support with cpuid (x86-64; all false elsewhere).
 CpuFeatures detect_cpu_features();
+
+/// `precision: auto` picks bf16 on a CPU with AVX-512 BF16 but no AMX only
+/// when its bf16 products measure at least this much faster than fp32: below
+/// that the casts around each product eat the gain (measured: 2.7x faster
+/// products made LSTM training 1.16-1.3x faster).
+constexpr double kMinBf16Speedup = 1.5;
+
+/// Times a bf16 and an fp32 matrix product (size^3) on `threads` threads and
+/// returns fp32 time / bf16 time, the best of a few calls each (about 0.1 s).
+double measure_bf16_matmul_speedup(int threads, int size = 1024);
 
 struct RuntimeInfo {
   std::string libtorch_version;
@@ -33,7 +48,9 @@ struct RuntimeInfo {
 /// Resolves the config's `device` (auto | cpu | cuda | cuda:N), `precision`
 /// (auto | fp32 | bf16 | fp16) and `threads` (0 = every core) against this
 /// machine. Throws ConfigError when asked for what the machine lacks (cuda
-/// without a GPU, fp16 on CPU). `cpu` overrides detection (for tests).
+/// without a GPU, fp16 on CPU). `auto` is bf16 on CUDA, on AMX and on AVX-512
+/// BF16 CPUs whose measured bf16 products are kMinBf16Speedup faster, else
+/// fp32. `cpu` overrides detection and measurement (for tests).
 RuntimeInfo resolve_runtime(const std::string& device, const std::string& precision, int threads);
 RuntimeInfo resolve_runtime(const std::string& device, const std::string& precision, int threads,
                             const CpuFeatures& cpu);
