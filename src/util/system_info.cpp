@@ -37,12 +37,12 @@ int thread_count(int threads) {
   return threads == 0 ? cores : threads;
 }
 
-/// Seconds of the fastest of a few calls of a product (after one warm-up):
-/// other processes on the machine only slow some of them.
-double best_product_seconds(const torch::Tensor& a, const torch::Tensor& b) {
+/// Seconds of the fastest of `calls` products (after one warm-up, which
+/// allocates and dispatches): other processes on the machine only slow some.
+double best_product_seconds(const torch::Tensor& a, const torch::Tensor& b, int calls) {
   auto c = torch::mm(a, b);
   double best = 1e30;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < calls; ++i) {
     const auto start = std::chrono::steady_clock::now();
     c = torch::mm(a, b);
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -58,8 +58,8 @@ double measure_bf16_matmul_speedup(int threads, int size) {
   at::set_num_threads(std::max(1, threads));
   const auto a = torch::rand({size, size});
   const auto b = torch::rand({size, size});
-  const double fp32 = best_product_seconds(a, b);
-  const double bf16 = best_product_seconds(a.to(torch::kBFloat16), b.to(torch::kBFloat16));
+  const double fp32 = best_product_seconds(a, b, 3);
+  const double bf16 = best_product_seconds(a.to(torch::kBFloat16), b.to(torch::kBFloat16), 3);
   at::set_num_threads(before);
   return fp32 / bf16;
 }
@@ -125,19 +125,10 @@ double measure_matmul_gflops(int size) {
   // cores are.
   const int threads = at::get_num_threads();
   at::set_num_threads(1);
-  const auto a = torch::rand({size, size});
-  const auto b = torch::rand({size, size});
-  auto c = torch::mm(a, b);  // warm-up: first call allocates and dispatches
-  // The best of several calls: other processes on the machine only slow some.
-  double best = 1e30;
-  for (int i = 0; i < 7; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    c = torch::mm(a, b);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
+  const double seconds = best_product_seconds(torch::rand({size, size}), torch::rand({size, size}), 7);
   at::set_num_threads(threads);
   const double flops = 2.0 * size * size * static_cast<double>(size);
-  return flops / std::max(best, 1e-9) / 1e9;
+  return flops / seconds / 1e9;
 }
 
 void check_blas(RuntimeInfo& info) {
