@@ -31,12 +31,6 @@ CpuFeatures detect_cpu_features() {
 
 namespace {
 
-int thread_count(int threads) {
-  if (threads < 0) throw ConfigError("threads: must be >= 0 (0 = every core)");
-  const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-  return threads == 0 ? cores : threads;
-}
-
 /// Seconds of the fastest of `calls` products (after one warm-up, which
 /// allocates and dispatches): other processes on the machine only slow some.
 double best_product_seconds(const torch::Tensor& a, const torch::Tensor& b, int calls) {
@@ -65,13 +59,12 @@ double measure_bf16_matmul_speedup(int threads, int size) {
 }
 
 RuntimeInfo resolve_runtime(const std::string& device, const std::string& precision, int threads) {
-  auto cpu = detect_cpu_features();
+  auto info = resolve_runtime(device, precision, threads, detect_cpu_features());
   // Measure only where the answer decides something: auto on a CPU whose bf16
-  // support alone does not tell whether bf16 pays.
-  const bool on_cpu = device == "cpu" || (device == "auto" && !torch::cuda::is_available());
-  if (precision == "auto" && on_cpu && cpu.avx512_bf16 && !cpu.amx_bf16) {
-    cpu.bf16_matmul_speedup = measure_bf16_matmul_speedup(thread_count(threads));
-  }
+  // support alone does not tell whether bf16 pays; then decide again with it.
+  if (precision != "auto" || info.device != "cpu" || !info.cpu.bf16_needs_measuring()) return info;
+  auto cpu = info.cpu;
+  cpu.bf16_matmul_speedup = measure_bf16_matmul_speedup(info.threads);
   return resolve_runtime(device, precision, threads, cpu);
 }
 
@@ -99,7 +92,7 @@ RuntimeInfo resolve_runtime(const std::string& device, const std::string& precis
   const bool on_cuda = info.device != "cpu";
 
   if (precision == "auto") {
-    const bool bf16_pays = cpu.amx_bf16 || (cpu.avx512_bf16 && cpu.bf16_matmul_speedup >= kMinBf16Speedup);
+    const bool bf16_pays = cpu.amx_bf16 || (cpu.bf16_needs_measuring() && cpu.bf16_matmul_speedup >= kMinBf16Speedup);
     info.precision = (on_cuda || bf16_pays) ? "bf16" : "fp32";
   } else if (precision == "fp32" || precision == "bf16") {
     info.precision = precision;
@@ -113,7 +106,9 @@ RuntimeInfo resolve_runtime(const std::string& device, const std::string& precis
     info.warnings.push_back("bf16 asked for on a CPU without AVX-512 BF16 or AMX: it will be slow");
   }
 
-  info.threads = thread_count(threads);
+  if (threads < 0) throw ConfigError("threads: must be >= 0 (0 = every core)");
+  const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  info.threads = threads == 0 ? cores : threads;
   return info;
 }
 

@@ -19,6 +19,8 @@ struct CpuFeatures {
   /// whose hypervisor hides AMX) than fp32, depending on the chip and BLAS.
   double bf16_matmul_speedup = 0;
   bool bf16() const { return avx512_bf16 || amx_bf16; }
+  /// Whether only a measurement can tell if bf16 pays on this CPU.
+  bool bf16_needs_measuring() const { return avx512_bf16 && !amx_bf16; }
 };
 
 /// Reads the CPU's bf16 support with cpuid (x86-64; all false elsewhere).
