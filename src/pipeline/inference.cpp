@@ -32,9 +32,9 @@ struct LoadedRun {
 LoadedRun load_run(const std::string& dir, const util::RuntimeInfo& runtime) {
   RunDir run = RunDir::open(dir);
   auto cfg = run.read_config();
-  auto tokenizer = text::Tokenizer::load(run.file("tokenizer.model"));
+  auto tokenizer = text::Tokenizer::load_from_run(run.path());
   if (tokenizer.vocab_size() != run.meta().vocab_size) {
-    throw CheckpointError(run.file("tokenizer.model") + ": has " + std::to_string(tokenizer.vocab_size()) +
+    throw CheckpointError(run.file(tokenizer.file_name()) + ": has " + std::to_string(tokenizer.vocab_size()) +
                           " pieces but the run's model expects " + std::to_string(run.meta().vocab_size));
   }
   torch::manual_seed(0);
@@ -65,6 +65,7 @@ config::DataSource source_for(const config::Config& cfg, const DataSpec& spec, c
   if (!spec.text_column.empty()) s.text_column = s.text_field = spec.text_column;
   if (!spec.label_column.empty()) s.label_column = s.label_field = spec.label_column;
   s.limit = spec.limit;
+  s.balanced = spec.balanced;
   s.labels.clear();
   return s;
 }

@@ -17,15 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string utc_now(const char* format) {
-  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, format, &tm);
-  return buf;
-}
-
 }  // namespace
 
 torch::Device prepare_runtime(const config::Config& cfg, const util::RuntimeInfo& runtime) {
@@ -194,6 +185,11 @@ config::ModelConfig inherit_architecture(const config::Config& cfg, const config
     model.hidden_size = parent.model.hidden_size;
     take("heads", model.heads, parent.model.heads);
     take("max_len", model.max_len, parent.model.max_len);
+    take("ffn_size", model.ffn_size, parent.model.ffn_size);
+    take("norm", model.norm, parent.model.norm);
+    take("activation", model.activation, parent.model.activation);
+    take("norm_eps", model.norm_eps, parent.model.norm_eps);
+    take("type_vocab_size", model.type_vocab_size, parent.model.type_vocab_size);
   }
   return model;
 }
@@ -208,7 +204,7 @@ StartPoint start_point(const config::Config& given, const std::string& from, con
   RunDir parent = open_run(from, "lm", purpose);
   config::Config cfg = given;
   cfg.model = inherit_architecture(given, parent.read_config(), from);
-  auto tokenizer = text::Tokenizer::load(parent.file("tokenizer.model"));
+  auto tokenizer = text::Tokenizer::load_from_run(parent.path());
   return {std::move(cfg), std::move(parent), std::move(tokenizer)};
 }
 
@@ -237,14 +233,15 @@ RunDir open_output(const OutputClaim& claim) {
 
 text::Tokenizer run_or_new_tokenizer(const config::Config& cfg, const util::RuntimeInfo& runtime,
                                      const OutputClaim& claim) {
-  const auto own = (fs::path(claim.dir) / "tokenizer.model").string();
-  if (claim.resume && fs::is_regular_file(own)) return text::Tokenizer::load(own);
+  const bool has_own = fs::is_regular_file(fs::path(claim.dir) / "tokenizer.model") ||
+                       fs::is_regular_file(fs::path(claim.dir) / "tokenizer.json");
+  if (claim.resume && has_own) return text::Tokenizer::load_from_run(claim.dir);
   return obtain_tokenizer(cfg, runtime);
 }
 
 std::string output_dir(const std::string& out, const std::string& stage) {
   if (!out.empty()) return out;
-  return (fs::path("runs") / (stage + "-" + utc_now("%Y%m%d-%H%M%S"))).string();
+  return (fs::path("runs") / (stage + "-" + util::utc_now("%Y%m%d-%H%M%S"))).string();
 }
 
 RunMeta make_meta(const std::string& stage, const std::string& task, const std::string& parent,
@@ -257,7 +254,7 @@ RunMeta make_meta(const std::string& stage, const std::string& task, const std::
   m.vocab_size = vocab_size;
   m.labels = std::move(labels);
   m.libtorch = TORCH_VERSION;
-  m.created = utc_now("%Y-%m-%dT%H:%M:%SZ");
+  m.created = util::utc_now("%Y-%m-%dT%H:%M:%SZ");
   return m;
 }
 

@@ -43,7 +43,7 @@ void write_run_files(RunDir& run, const StageOptions& options, config::Config cf
   if (options.resume) return;
   cfg.precision = runtime.precision;
   run.write_config(cfg);
-  tokenizer.save(run.file("tokenizer.model"));
+  tokenizer.save_into_run(run.path());
   run.write_meta(meta);
 }
 
@@ -90,7 +90,7 @@ StageResult adapt(const config::Config& given, const util::RuntimeInfo& runtime,
   nn::check_architecture(cfg, true);
   const auto device = detail::prepare_runtime(cfg, runtime);
   const auto claim = detail::claim_output(options, "adapt");
-  const auto tokenizer = text::Tokenizer::load(parent.file("tokenizer.model"));
+  const auto tokenizer = text::Tokenizer::load_from_run(parent.path());
   auto model = nn::make_language_model(cfg.model, tokenizer.vocab_size());
   parent.load_weights(*model, "model.pt");
   const auto corpora = detail::load_corpora(cfg, tokenizer, runtime);

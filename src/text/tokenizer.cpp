@@ -11,6 +11,10 @@
 #include <thread>
 #include <unordered_map>
 
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "ulmfit/text/wordpiece.h"
 #include "ulmfit/util/error.h"
 #include "ulmfit/util/files.h"
 
@@ -73,6 +77,89 @@ void check_status(const sentencepiece::util::Status& status, const std::string& 
   if (!status.ok()) throw DataError(what + ": " + status.ToString());
 }
 
+
+class SentencePieceModel final : public TokenizerModel {
+ public:
+  SentencePieceModel(const std::string& model_proto, const std::string& origin) : serialized_(model_proto) {
+    const auto status = processor_.LoadFromSerializedProto(model_proto);
+    if (!status.ok()) throw CheckpointError(origin + ": not a SentencePiece model (" + status.ToString() + ")");
+    const auto& p = processor_;
+    if (p.pad_id() != SpecialIds::kPad || p.unk_id() != SpecialIds::kUnk || p.bos_id() != SpecialIds::kBos ||
+        p.eos_id() != SpecialIds::kEos || p.PieceToId("<mask>") != SpecialIds::kMask) {
+      throw CheckpointError(origin + ": tokenizer lacks the toolkit's special ids "
+                            "(pad 0, unk 1, bos 2, eos 3, <mask> 4); train it with `ulmfit tokenizer train`");
+    }
+  }
+  std::vector<int> encode(std::string_view text) const override {
+    std::vector<int> ids;
+    check_status(processor_.Encode(text, &ids), "encoding failed");
+    return ids;
+  }
+  std::vector<std::string> encode_pieces(std::string_view text) const override {
+    std::vector<std::string> pieces;
+    check_status(processor_.Encode(text, &pieces), "encoding failed");
+    return pieces;
+  }
+  std::string decode(const std::vector<int>& ids) const override {
+    std::string text;
+    check_status(processor_.Decode(ids, &text), "decoding failed");
+    return text;
+  }
+  int vocab_size() const override { return processor_.GetPieceSize(); }
+  const std::string& piece(int id) const override { return processor_.IdToPiece(id); }
+  const char* file_name() const override { return "tokenizer.model"; }
+  const std::string& serialized() const override { return serialized_; }
+
+ private:
+  sentencepiece::SentencePieceProcessor processor_;
+  std::string serialized_;
+};
+
+/// WordPiece with [PAD] [UNK] [CLS] [SEP] [MASK] swapped into ids 0-4 (the
+/// toolkit's pad, unk, bos, eos, mask) and the tokens there moved to their
+/// places: a permutation, which import applies to the embedding rows and
+/// export undoes.
+class WordPieceModel final : public TokenizerModel {
+ public:
+  WordPieceModel(WordPiece wordpiece, const std::string& origin) : wp_(std::move(wordpiece)) {
+    const int n = wp_.vocab_size();
+    if (n <= SpecialIds::kCount) throw CheckpointError(origin + ": vocabulary too small");
+    to_original_.resize(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) to_original_[static_cast<std::size_t>(i)] = i;
+    const char* specials[SpecialIds::kCount] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+    for (int slot = 0; slot < SpecialIds::kCount; ++slot) {
+      const int original = wp_.id_of(specials[slot]);
+      if (original < 0) throw CheckpointError(origin + ": the vocabulary has no " + specials[slot] + " token");
+      const auto at = std::find(to_original_.begin(), to_original_.end(), original) - to_original_.begin();
+      std::swap(to_original_[static_cast<std::size_t>(slot)], to_original_[static_cast<std::size_t>(at)]);
+    }
+    from_original_.resize(to_original_.size());
+    for (std::size_t i = 0; i < to_original_.size(); ++i) {
+      from_original_[static_cast<std::size_t>(to_original_[i])] = static_cast<int>(i);
+    }
+  }
+  std::vector<int> encode(std::string_view text) const override {
+    auto ids = wp_.encode(text);
+    for (auto& id : ids) id = from_original_[static_cast<std::size_t>(id)];
+    return ids;
+  }
+  std::vector<std::string> encode_pieces(std::string_view text) const override { return wp_.encode_pieces(text); }
+  std::string decode(const std::vector<int>& ids) const override {
+    std::vector<int> original(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) original[i] = original_id(ids[i]);
+    return wp_.decode(original);
+  }
+  int vocab_size() const override { return wp_.vocab_size(); }
+  const std::string& piece(int id) const override { return wp_.piece(original_id(id)); }
+  const char* file_name() const override { return "tokenizer.json"; }
+  const std::string& serialized() const override { return wp_.tokenizer_json(); }
+  int original_id(int id) const override { return to_original_.at(static_cast<std::size_t>(id)); }
+
+ private:
+  WordPiece wp_;
+  std::vector<int> to_original_, from_original_;
+};
+
 }  // namespace
 
 void parallel_for(std::size_t n, int threads,
@@ -102,7 +189,8 @@ void parallel_for(std::size_t n, int threads,
   if (first_error) std::rethrow_exception(first_error);
 }
 
-Tokenizer::Tokenizer() : processor_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {}
+Tokenizer::Tokenizer(std::unique_ptr<TokenizerModel> model)
+    : model_(std::move(model)), fingerprint_(util::fnv1a(model_->serialized())) {}
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
@@ -139,19 +227,7 @@ Tokenizer Tokenizer::train(const config::TokenizerConfig& config,
 }
 
 Tokenizer Tokenizer::from_serialized(const std::string& model_proto, const std::string& origin) {
-  Tokenizer tok;
-  const auto status = tok.processor_->LoadFromSerializedProto(model_proto);
-  if (!status.ok()) throw CheckpointError(origin + ": not a SentencePiece model (" + status.ToString() + ")");
-  const auto& p = *tok.processor_;
-  if (p.pad_id() != SpecialIds::kPad || p.unk_id() != SpecialIds::kUnk ||
-      p.bos_id() != SpecialIds::kBos || p.eos_id() != SpecialIds::kEos ||
-      p.PieceToId("<mask>") != SpecialIds::kMask) {
-    throw CheckpointError(origin + ": tokenizer lacks the toolkit's special ids "
-                          "(pad 0, unk 1, bos 2, eos 3, <mask> 4); train it with `ulmfit tokenizer train`");
-  }
-  tok.serialized_ = model_proto;
-  tok.fingerprint_ = util::fnv1a(model_proto);
-  return tok;
+  return Tokenizer(std::make_unique<SentencePieceModel>(model_proto, origin));
 }
 
 Tokenizer Tokenizer::load(const std::string& path) {
@@ -161,22 +237,52 @@ Tokenizer Tokenizer::load(const std::string& path) {
   } catch (const DataError&) {
     throw CheckpointError(path + ": tokenizer model not found");
   }
+  const auto name = std::filesystem::path(path).filename().string();
+  if (name.size() >= 5 && name.compare(name.size() - 5, 5, ".json") == 0) {
+    return Tokenizer(std::make_unique<WordPieceModel>(WordPiece::from_tokenizer_json(bytes, path), path));
+  }
+  if (name == "vocab.txt") {
+    return Tokenizer(std::make_unique<WordPieceModel>(WordPiece::from_vocab_txt(bytes, true, path), path));
+  }
   return from_serialized(bytes, path);
 }
 
-void Tokenizer::save(const std::string& path) const { util::write_file_atomic(path, serialized_); }
-
-std::vector<int> Tokenizer::encode(std::string_view text) const {
-  std::vector<int> ids;
-  check_status(processor_->Encode(text, &ids), "encoding failed");
-  return ids;
+Tokenizer Tokenizer::load_from_run(const std::string& run_dir) {
+  const auto json_file = std::filesystem::path(run_dir) / "tokenizer.json";
+  if (std::filesystem::is_regular_file(json_file)) return load(json_file.string());
+  return load((std::filesystem::path(run_dir) / "tokenizer.model").string());
 }
 
-std::vector<std::string> Tokenizer::encode_pieces(std::string_view text) const {
-  std::vector<std::string> pieces;
-  check_status(processor_->Encode(text, &pieces), "encoding failed");
-  return pieces;
+Tokenizer Tokenizer::load_hugging_face(const std::string& model_dir) {
+  const std::filesystem::path dir(model_dir);
+  if (std::filesystem::is_regular_file(dir / "tokenizer.json")) return load((dir / "tokenizer.json").string());
+  const auto vocab = dir / "vocab.txt";
+  if (!std::filesystem::is_regular_file(vocab)) {
+    throw CheckpointError(model_dir + ": no tokenizer.json or vocab.txt");
+  }
+  bool lowercase = true;
+  const auto config_file = dir / "tokenizer_config.json";
+  if (std::filesystem::is_regular_file(config_file)) {
+    try {
+      const auto j = nlohmann::json::parse(util::read_file(config_file));
+      if (j.contains("do_lower_case") && j["do_lower_case"].is_boolean()) lowercase = j["do_lower_case"].get<bool>();
+    } catch (const nlohmann::json::exception& e) {
+      throw CheckpointError(config_file.string() + ": not valid JSON (" + e.what() + ")");
+    }
+  }
+  return Tokenizer(std::make_unique<WordPieceModel>(
+      WordPiece::from_vocab_txt(util::read_file(vocab), lowercase, vocab.string()), vocab.string()));
 }
+
+void Tokenizer::save(const std::string& path) const { util::write_file_atomic(path, serialized()); }
+
+void Tokenizer::save_into_run(const std::string& run_dir) const {
+  save((std::filesystem::path(run_dir) / file_name()).string());
+}
+
+std::vector<int> Tokenizer::encode(std::string_view text) const { return model_->encode(text); }
+
+std::vector<std::string> Tokenizer::encode_pieces(std::string_view text) const { return model_->encode_pieces(text); }
 
 std::vector<std::vector<int>> Tokenizer::encode_batch(const std::vector<std::string>& texts,
                                                       int threads) const {
@@ -201,13 +307,11 @@ std::string Tokenizer::decode(const std::vector<int>& ids) const {
                       std::to_string(vocab_size()) + ")");
     }
   }
-  std::string text;
-  check_status(processor_->Decode(ids, &text), "decoding failed");
-  return text;
+  return model_->decode(ids);
 }
 
-int Tokenizer::vocab_size() const { return processor_->GetPieceSize(); }
+int Tokenizer::vocab_size() const { return model_->vocab_size(); }
 
-const std::string& Tokenizer::piece(int id) const { return processor_->IdToPiece(id); }
+const std::string& Tokenizer::piece(int id) const { return model_->piece(id); }
 
 }  // namespace ulmfit::text

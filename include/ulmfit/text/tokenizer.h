@@ -1,9 +1,12 @@
 #pragma once
-/// SentencePiece tokenizer with fixed special ids, trained by the toolkit and
-/// saved into every run directory.
+/// A run's tokenizer: a SentencePiece model the toolkit trains, or a Hugging
+/// Face WordPiece tokenizer (tokenizer.json) that came with an imported model.
+/// Either way it is saved inside the run, and its ids put the toolkit's five
+/// special tokens at 0-4 (SpecialIds), so batches, masks and models agree.
 ///
 ///   Tokenizer tok = Tokenizer::train(cfg.tokenizer, documents, /*threads=*/2);
-///   tok.save(run / "tokenizer.model");
+///   tok.save_into_run("runs/lm");                 // runs/lm/tokenizer.model
+///   Tokenizer same = Tokenizer::load_from_run("runs/lm");
 ///   std::vector<int> ids = tok.encode("A fine film.");
 #include <cstdint>
 #include <functional>
@@ -13,10 +16,6 @@
 #include <vector>
 
 #include "ulmfit/config/config.h"
-
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
 
 namespace ulmfit::text {
 
@@ -30,14 +29,38 @@ struct SpecialIds {
   static constexpr int kCount = 5;
 };
 
+/// One tokenizer implementation. Ids are the toolkit's (specials at 0-4).
+class TokenizerModel {
+ public:
+  virtual ~TokenizerModel() = default;
+  virtual std::vector<int> encode(std::string_view text) const = 0;
+  virtual std::vector<std::string> encode_pieces(std::string_view text) const = 0;
+  virtual std::string decode(const std::vector<int>& ids) const = 0;
+  virtual int vocab_size() const = 0;
+  virtual const std::string& piece(int id) const = 0;
+  /// The file it is saved as inside a run: tokenizer.model or tokenizer.json.
+  virtual const char* file_name() const = 0;
+  /// That file's bytes.
+  virtual const std::string& serialized() const = 0;
+  /// The id the tokenizer's own file gives toolkit id `id` (the identity for
+  /// SentencePiece; WordPiece moves [PAD] [UNK] [CLS] [SEP] [MASK] to 0-4).
+  virtual int original_id(int id) const { return id; }
+};
+
 class Tokenizer {
  public:
   /// Trains on `documents` (sampled down to config.input_sentence_size).
   static Tokenizer train(const config::TokenizerConfig& config,
                          const std::vector<std::string>& documents, int threads);
-  /// Loads a saved model; throws CheckpointError when it is missing or not a
-  /// SentencePiece model, or lacks the toolkit's special ids.
+  /// Loads a saved model: a Hugging Face tokenizer.json or vocab.txt (by name),
+  /// else a SentencePiece model; CheckpointError when it is missing, malformed,
+  /// or lacks the toolkit's special ids.
   static Tokenizer load(const std::string& path);
+  /// The tokenizer saved inside a run directory (tokenizer.json or tokenizer.model).
+  static Tokenizer load_from_run(const std::string& run_dir);
+  /// A WordPiece tokenizer from a Hugging Face model directory: tokenizer.json,
+  /// else vocab.txt (with tokenizer_config.json's do_lower_case).
+  static Tokenizer load_hugging_face(const std::string& model_dir);
   static Tokenizer from_serialized(const std::string& model_proto, const std::string& origin);
 
   Tokenizer(Tokenizer&&) noexcept;
@@ -46,6 +69,8 @@ class Tokenizer {
 
   /// Writes the model atomically.
   void save(const std::string& path) const;
+  /// Writes it into a run directory under its own file name.
+  void save_into_run(const std::string& run_dir) const;
 
   std::vector<int> encode(std::string_view text) const;
   std::vector<std::string> encode_pieces(std::string_view text) const;
@@ -58,12 +83,14 @@ class Tokenizer {
   const std::string& piece(int id) const;
   /// Hash of the serialized model: names caches built with this tokenizer.
   std::uint64_t fingerprint() const { return fingerprint_; }
-  const std::string& serialized() const { return serialized_; }
+  const std::string& serialized() const { return model_->serialized(); }
+  const char* file_name() const { return model_->file_name(); }
+  /// See TokenizerModel::original_id.
+  int original_id(int id) const { return model_->original_id(id); }
 
  private:
-  Tokenizer();
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
-  std::string serialized_;
+  explicit Tokenizer(std::unique_ptr<TokenizerModel> model);
+  std::unique_ptr<TokenizerModel> model_;
   std::uint64_t fingerprint_ = 0;
 };
 

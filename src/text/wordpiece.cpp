@@ -1,0 +1,393 @@
+#include "ulmfit/text/wordpiece.h"
+
+#include <utf8proc.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "ulmfit/util/error.h"
+
+namespace ulmfit::text {
+namespace {
+using nlohmann::json;
+
+// Rust's char::is_whitespace (the Unicode White_Space property), which the
+// tokenizers library uses; utf8proc has categories but not this property.
+bool is_white_space(utf8proc_int32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// "Other" (Cc, Cf, Cn, Co, Cs) apart from tab and the line breaks: removed by clean_text.
+bool is_control(utf8proc_int32_t c) {
+  if (c == '\t' || c == '\n' || c == '\r') return false;
+  switch (utf8proc_category(c)) {
+    case UTF8PROC_CATEGORY_CC:
+    case UTF8PROC_CATEGORY_CF:
+    case UTF8PROC_CATEGORY_CN:
+    case UTF8PROC_CATEGORY_CO:
+    case UTF8PROC_CATEGORY_CS:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_punctuation(utf8proc_int32_t c) {
+  if (c < 0x80) return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
+  switch (utf8proc_category(c)) {
+    case UTF8PROC_CATEGORY_PC:
+    case UTF8PROC_CATEGORY_PD:
+    case UTF8PROC_CATEGORY_PS:
+    case UTF8PROC_CATEGORY_PE:
+    case UTF8PROC_CATEGORY_PI:
+    case UTF8PROC_CATEGORY_PF:
+    case UTF8PROC_CATEGORY_PO:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The CJK Unified Ideograph blocks that BERT surrounds with spaces.
+bool is_chinese_char(utf8proc_int32_t c) {
+  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
+         (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+         (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
+std::vector<utf8proc_int32_t> decode_utf8(std::string_view s) {
+  std::vector<utf8proc_int32_t> out;
+  out.reserve(s.size());
+  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
+  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(s.size());
+  while (left > 0) {
+    utf8proc_int32_t c = 0;
+    utf8proc_ssize_t n = utf8proc_iterate(p, left, &c);
+    if (n <= 0) {  // invalid byte: U+FFFD, as a lossy UTF-8 decoder gives
+      c = 0xFFFD;
+      n = 1;
+    }
+    out.push_back(c);
+    p += n;
+    left -= n;
+  }
+  return out;
+}
+
+void append_utf8(utf8proc_int32_t c, std::string& out) {
+  std::array<utf8proc_uint8_t, 4> buf{};
+  const auto n = utf8proc_encode_char(c, buf.data());
+  out.append(reinterpret_cast<const char*>(buf.data()), static_cast<std::size_t>(n));
+}
+
+bool get_bool(const json& obj, const char* key, bool fallback) {
+  return obj.contains(key) && obj[key].is_boolean() ? obj[key].get<bool>() : fallback;
+}
+
+}  // namespace
+
+std::string bert_normalize(std::string_view text, const BertNormalizerOptions& o) {
+  std::vector<utf8proc_int32_t> cps = decode_utf8(text);
+  std::vector<utf8proc_int32_t> next;
+  next.reserve(cps.size());
+  if (o.clean_text) {
+    for (auto c : cps) {
+      if (c == 0 || c == 0xFFFD || is_control(c)) continue;
+      next.push_back(is_white_space(c) ? ' ' : c);
+    }
+    cps.swap(next);
+    next.clear();
+  }
+  if (o.handle_chinese_chars) {
+    for (auto c : cps) {
+      if (is_chinese_char(c)) {
+        next.insert(next.end(), {' ', c, ' '});
+      } else {
+        next.push_back(c);
+      }
+    }
+    cps.swap(next);
+    next.clear();
+  }
+  if (o.strip_accents) {
+    // NFD, then drop the nonspacing marks. The canonical reordering of marks
+    // that full NFD does cannot matter: every reordered mark is dropped.
+    std::array<utf8proc_int32_t, 32> buf{};
+    for (auto c : cps) {
+      utf8proc_int32_t last = 0;
+      const auto n = utf8proc_decompose_char(c, buf.data(), static_cast<utf8proc_ssize_t>(buf.size()),
+                                             UTF8PROC_DECOMPOSE, &last);
+      if (n < 0 || n > static_cast<utf8proc_ssize_t>(buf.size())) {
+        next.push_back(c);
+        continue;
+      }
+      for (utf8proc_ssize_t i = 0; i < n; ++i) {
+        if (utf8proc_category(buf[static_cast<std::size_t>(i)]) != UTF8PROC_CATEGORY_MN) {
+          next.push_back(buf[static_cast<std::size_t>(i)]);
+        }
+      }
+    }
+    cps.swap(next);
+    next.clear();
+  }
+  std::string out;
+  out.reserve(cps.size());
+  for (auto c : cps) append_utf8(o.lowercase ? utf8proc_tolower(c) : c, out);
+  return out;
+}
+
+WordPiece WordPiece::from_tokenizer_json(const std::string& json_text, const std::string& origin) {
+  json j;
+  try {
+    j = json::parse(json_text);
+  } catch (const json::exception& e) {
+    throw CheckpointError(origin + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!j.is_object() || !j.contains("model") || !j["model"].is_object()) {
+    throw CheckpointError(origin + ": has no model object");
+  }
+  const auto& model = j["model"];
+  const std::string type = model.value("type", std::string());
+  if (type != "WordPiece") {
+    throw CheckpointError(origin + ": model.type " + (type.empty() ? "(none)" : type) +
+                          " is not supported here (this tokenizer reads WordPiece)");
+  }
+  WordPiece wp;
+  if (!model.contains("vocab") || !model["vocab"].is_object() || model["vocab"].empty()) {
+    throw CheckpointError(origin + ": model.vocab must be a non-empty object of token -> id");
+  }
+  wp.pieces_.assign(model["vocab"].size(), std::string());
+  for (const auto& [token, id] : model["vocab"].items()) {
+    if (!id.is_number_integer() || id.get<std::int64_t>() < 0 ||
+        id.get<std::size_t>() >= wp.pieces_.size() || !wp.pieces_[id.get<std::size_t>()].empty()) {
+      throw CheckpointError(origin + ": model.vocab." + token + ": ids must be 0..size-1, each once");
+    }
+    wp.pieces_[id.get<std::size_t>()] = token;
+  }
+  wp.unk_token_ = model.value("unk_token", std::string("[UNK]"));
+  wp.continuation_ = model.value("continuing_subword_prefix", std::string("##"));
+  wp.max_word_chars_ = model.value("max_input_chars_per_word", std::size_t{100});
+
+  const auto& norm = j.contains("normalizer") ? j["normalizer"] : json();
+  if (!norm.is_null()) {
+    const std::string ntype = norm.value("type", std::string());
+    if (ntype != "BertNormalizer") {
+      throw CheckpointError(origin + ": normalizer.type " + ntype + " is not supported (BertNormalizer is)");
+    }
+    wp.normalizer_.clean_text = get_bool(norm, "clean_text", true);
+    wp.normalizer_.handle_chinese_chars = get_bool(norm, "handle_chinese_chars", true);
+    wp.normalizer_.lowercase = get_bool(norm, "lowercase", true);
+    wp.normalizer_.strip_accents = get_bool(norm, "strip_accents", wp.normalizer_.lowercase);
+  } else {
+    wp.normalizer_ = {false, false, false, false};
+  }
+  const auto& pre = j.contains("pre_tokenizer") ? j["pre_tokenizer"] : json();
+  const std::string ptype = pre.is_object() ? pre.value("type", std::string()) : std::string();
+  if (ptype != "BertPreTokenizer") {
+    throw CheckpointError(origin + ": pre_tokenizer.type " + (ptype.empty() ? "(none)" : ptype) +
+                          " is not supported (BertPreTokenizer is)");
+  }
+  if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
+    for (const auto& t : j["added_tokens"]) {
+      if (!t.is_object() || !t.contains("content") || !t.contains("id")) continue;
+      // Tokens marked `normalized` would be matched after normalisation; BERT's are all raw.
+      if (get_bool(t, "normalized", false) || !t["content"].is_string() || t["content"].get<std::string>().empty() ||
+          !t["id"].is_number_integer()) {
+        continue;
+      }
+      wp.added_.push_back({t["content"].get<std::string>(), t["id"].get<int>()});
+    }
+  }
+  wp.json_ = json_text;
+  wp.finish(origin);
+  return wp;
+}
+
+WordPiece WordPiece::from_vocab_txt(const std::string& text, bool lowercase, const std::string& origin) {
+  WordPiece wp;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    wp.pieces_.push_back(line);
+    start = end + 1;
+  }
+  if (wp.pieces_.empty()) throw CheckpointError(origin + ": empty vocabulary");
+  wp.normalizer_ = {true, true, lowercase, lowercase};
+  for (const char* special : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}) {
+    const auto it = std::find(wp.pieces_.begin(), wp.pieces_.end(), special);
+    if (it != wp.pieces_.end()) wp.added_.push_back({special, static_cast<int>(it - wp.pieces_.begin())});
+  }
+  // The same tokenizer written as a tokenizer.json, so a run holds one format.
+  json vocab = json::object();
+  for (std::size_t i = 0; i < wp.pieces_.size(); ++i) vocab[wp.pieces_[i]] = i;
+  json added = json::array();
+  for (const auto& a : wp.added_) {
+    added.push_back({{"id", a.id}, {"content", a.content}, {"special", true}, {"single_word", false},
+                     {"lstrip", false}, {"rstrip", false}, {"normalized", false}});
+  }
+  const json j = {{"version", "1.0"},
+                  {"truncation", nullptr},
+                  {"padding", nullptr},
+                  {"added_tokens", added},
+                  {"normalizer",
+                   {{"type", "BertNormalizer"}, {"clean_text", true}, {"handle_chinese_chars", true},
+                    {"strip_accents", nullptr}, {"lowercase", lowercase}}},
+                  {"pre_tokenizer", {{"type", "BertPreTokenizer"}}},
+                  {"post_processor", nullptr},
+                  {"decoder", {{"type", "WordPiece"}, {"prefix", "##"}, {"cleanup", true}}},
+                  {"model",
+                   {{"type", "WordPiece"}, {"unk_token", "[UNK]"}, {"continuing_subword_prefix", "##"},
+                    {"max_input_chars_per_word", 100}, {"vocab", vocab}}}};
+  wp.json_ = j.dump(2);
+  wp.finish(origin);
+  return wp;
+}
+
+void WordPiece::finish(const std::string& origin) {
+  ids_.reserve(pieces_.size());
+  for (std::size_t i = 0; i < pieces_.size(); ++i) ids_.emplace(pieces_[i], static_cast<int>(i));
+  unk_id_ = id_of(unk_token_);
+  if (unk_id_ < 0) throw CheckpointError(origin + ": the unknown token " + unk_token_ + " is not in the vocabulary");
+  for (const auto& a : added_) {
+    if (a.id < 0 || a.id >= vocab_size()) {
+      throw CheckpointError(origin + ": added token " + a.content + " has id " + std::to_string(a.id) +
+                            " outside the vocabulary");
+    }
+  }
+  // Longer tokens first, so that of two tokens starting at one place the longest wins.
+  std::stable_sort(added_.begin(), added_.end(),
+                   [](const AddedToken& a, const AddedToken& b) { return a.content.size() > b.content.size(); });
+}
+
+int WordPiece::id_of(const std::string& token) const {
+  const auto it = ids_.find(token);
+  return it == ids_.end() ? -1 : it->second;
+}
+
+void WordPiece::append_word(const std::string& word, std::vector<int>& ids) const {
+  const auto chars = static_cast<std::size_t>(
+      std::count_if(word.begin(), word.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+  if (chars > max_word_chars_) {
+    ids.push_back(unk_id_);
+    return;
+  }
+  const std::size_t first = ids.size();
+  std::size_t start = 0;
+  std::string candidate;
+  while (start < word.size()) {
+    std::size_t end = word.size();
+    int found = -1;
+    while (end > start) {
+      candidate.assign(start > 0 ? continuation_ : std::string());
+      candidate.append(word, start, end - start);
+      found = id_of(candidate);
+      if (found >= 0) break;
+      // Step back one whole UTF-8 character.
+      do {
+        --end;
+      } while (end > start && (static_cast<unsigned char>(word[end]) & 0xC0) == 0x80);
+    }
+    if (found < 0) {  // no piece fits: the whole word is unknown
+      ids.resize(first);
+      ids.push_back(unk_id_);
+      return;
+    }
+    ids.push_back(found);
+    start = end;
+  }
+}
+
+std::vector<int> WordPiece::encode(std::string_view text) const {
+  std::vector<int> ids;
+  auto encode_plain = [&](std::string_view part) {
+    const std::string normal = bert_normalize(part, normalizer_);
+    std::string word;
+    const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(normal.data());
+    utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(normal.size());
+    auto flush = [&] {
+      if (!word.empty()) append_word(word, ids);
+      word.clear();
+    };
+    while (left > 0) {
+      utf8proc_int32_t c = 0;
+      const auto n = utf8proc_iterate(p, left, &c);  // valid: bert_normalize wrote it
+      if (is_white_space(c)) {
+        flush();
+      } else if (is_punctuation(c)) {
+        flush();
+        word.assign(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+        flush();
+      } else {
+        word.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+      }
+      p += n;
+      left -= n;
+    }
+    flush();
+  };
+  // Special tokens in the raw text ("[SEP]") are matched before normalisation.
+  std::array<bool, 256> starts{};
+  for (const auto& a : added_) starts[static_cast<unsigned char>(a.content.front())] = true;
+  std::size_t done = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    const AddedToken* hit = nullptr;
+    if (starts[static_cast<unsigned char>(text[i])]) {
+      for (const auto& a : added_) {
+        if (text.compare(i, a.content.size(), a.content) == 0) {
+          hit = &a;
+          break;
+        }
+      }
+    }
+    if (hit == nullptr) {
+      ++i;
+      continue;
+    }
+    encode_plain(text.substr(done, i - done));
+    ids.push_back(hit->id);
+    i += hit->content.size();
+    done = i;
+  }
+  encode_plain(text.substr(done));
+  return ids;
+}
+
+std::vector<std::string> WordPiece::encode_pieces(std::string_view text) const {
+  std::vector<std::string> out;
+  for (int id : encode(text)) out.push_back(piece(id));
+  return out;
+}
+
+std::string WordPiece::decode(const std::vector<int>& ids) const {
+  std::string out;
+  for (int id : ids) {
+    const std::string& p = piece(id);
+    const bool special = std::any_of(added_.begin(), added_.end(), [&](const AddedToken& a) { return a.id == id; });
+    if (special) continue;
+    if (p.compare(0, continuation_.size(), continuation_) == 0) {
+      out.append(p, continuation_.size(), std::string::npos);
+    } else {
+      if (!out.empty()) out.push_back(' ');
+      out += p;
+    }
+  }
+  // The tokenizers library's clean-up of tokenisation spaces.
+  static const std::pair<const char*, const char*> kCleanups[] = {
+      {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"},
+      {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+  for (const auto& [from, to] : kCleanups) {
+    const std::size_t from_len = std::strlen(from);
+    for (auto pos = out.find(from); pos != std::string::npos; pos = out.find(from, pos + std::strlen(to))) {
+      out.replace(pos, from_len, to);
+    }
+  }
+  return out;
+}
+
+}  // namespace ulmfit::text
