@@ -40,7 +40,12 @@ Backbone make_backbone(const config::ModelConfig& model, int64_t vocab_size) {
                                                .input_p(d.input * d.mult)
                                                .hidden_p(d.hidden * d.mult)
                                                .attention_p(d.attention * d.mult)
-                                               .pad_id(text::SpecialIds::kPad));
+                                               .pad_id(text::SpecialIds::kPad)
+                                               .ffn_size(model.ffn_size)
+                                               .post_norm(model.norm == "post")
+                                               .tanh_gelu(model.activation == "gelu_tanh")
+                                               .norm_eps(model.norm_eps)
+                                               .type_vocab_size(model.type_vocab_size));
 }
 
 LanguageModel make_language_model(const config::ModelConfig& model, int64_t vocab_size) {

@@ -55,13 +55,15 @@ torch::Tensor SelfAttentionImpl::forward_reference(const torch::Tensor& x, const
   return merge_heads(reference_attention(q, k, v, allowed));
 }
 
-TransformerBlockImpl::TransformerBlockImpl(const TransformerOptions& o) {
+TransformerBlockImpl::TransformerBlockImpl(const TransformerOptions& o)
+    : post_norm(o.post_norm()), tanh_gelu(o.tanh_gelu()) {
   const int64_t w = o.width();
-  norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({w})));
+  const int64_t ffn = o.ffn_size() > 0 ? o.ffn_size() : 4 * w;
+  norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({w}).eps(o.norm_eps())));
   attention = register_module("attention", SelfAttention(SelfAttentionOptions(w, o.heads()).attention_p(o.attention_p())));
-  norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({w})));
-  up = register_module("up", torch::nn::Linear(w, 4 * w));
-  down = register_module("down", torch::nn::Linear(4 * w, w));
+  norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({w}).eps(o.norm_eps())));
+  up = register_module("up", torch::nn::Linear(w, ffn));
+  down = register_module("down", torch::nn::Linear(ffn, w));
   residual_dropout = register_module("residual_dropout", torch::nn::Dropout(o.hidden_p()));
 }
 
@@ -70,9 +72,17 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> TransformerBlockImpl::fo
                                                                                       bool causal,
                                                                                       const torch::Tensor& past_k,
                                                                                       const torch::Tensor& past_v) {
+  const char* approximate = tanh_gelu ? "tanh" : "none";
+  auto feed_forward = [&](const torch::Tensor& t) { return down->forward(torch::gelu(up->forward(t), approximate)); };
+  if (post_norm) {
+    auto [a, k, v] = attention->forward(x, allowed, causal, past_k, past_v);
+    auto h = norm1->forward(x + residual_dropout->forward(a));
+    h = norm2->forward(h + residual_dropout->forward(feed_forward(h)));
+    return {h, k, v};
+  }
   auto [a, k, v] = attention->forward(norm1->forward(x), allowed, causal, past_k, past_v);
   auto h = x + residual_dropout->forward(a);
-  h = h + residual_dropout->forward(down->forward(torch::gelu(up->forward(norm2->forward(h)))));
+  h = h + residual_dropout->forward(feed_forward(norm2->forward(h)));
   return {h, k, v};
 }
 
@@ -84,11 +94,17 @@ TransformerImpl::TransformerImpl(TransformerOptions opts) : options(std::move(op
       torch::nn::Embedding(torch::nn::EmbeddingOptions(options.vocab_size(), options.width()).padding_idx(options.pad_id())));
   position_embedding =
       register_module("position_embedding", torch::nn::Embedding(options.max_len(), options.width()));
+  if (options.type_vocab_size() > 0) {
+    token_type_embedding =
+        register_module("token_type_embedding", torch::nn::Embedding(options.type_vocab_size(), options.width()));
+  }
+  const auto norm_options = torch::nn::LayerNormOptions({options.width()}).eps(options.norm_eps());
+  if (options.post_norm()) embedding_norm = register_module("embedding_norm", torch::nn::LayerNorm(norm_options));
   input_dropout = register_module("input_dropout", torch::nn::Dropout(options.input_p()));
   for (int64_t l = 0; l < options.layers(); ++l) {
     blocks.push_back(register_module("block" + std::to_string(l), TransformerBlock(options)));
   }
-  final_norm = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({options.width()})));
+  if (!options.post_norm()) final_norm = register_module("final_norm", torch::nn::LayerNorm(norm_options));
 
   // GPT-2's initialisation: N(0, 0.02) everywhere, the projections that feed
   // the residual stream scaled by 1/sqrt(2 * layers) so its variance does not
@@ -106,6 +122,7 @@ TransformerImpl::TransformerImpl(TransformerOptions opts) : options(std::move(op
   token_embedding->weight.normal_(0, 0.02);
   token_embedding->weight[options.pad_id()].zero_();
   position_embedding->weight.normal_(0, 0.02);
+  if (token_type_embedding) token_type_embedding->weight.normal_(0, 0.02);
 }
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens, RecurrentState& state) {
@@ -124,6 +141,8 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens, RecurrentSta
   const auto positions = (past_valid.sum(1, true) + valid.cumsum(1) - 1).clamp_min(0);
   const auto weight = embedding_dropout(token_embedding->weight, options.embed_p(), is_training());
   auto x = torch::embedding(weight, tokens, options.pad_id()) + position_embedding->forward(positions);
+  if (token_type_embedding) x = x + token_type_embedding->weight[0];  // one segment: type 0
+  if (embedding_norm) x = embedding_norm->forward(x);
   x = input_dropout->forward(x);
 
   const auto key_valid = torch::cat({past_valid, valid}, 1);
@@ -150,11 +169,16 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens, RecurrentSta
     next.tensors.push_back(v);
   }
   state = std::move(next);
-  return final_norm->forward(x);
+  return final_norm ? final_norm->forward(x) : x;
 }
 
 ParameterGroup TransformerImpl::embedding_group() {
-  return {token_embedding->weight, position_embedding->weight};
+  ParameterGroup group{token_embedding->weight, position_embedding->weight};
+  if (token_type_embedding) group.push_back(token_type_embedding->weight);
+  if (embedding_norm) {
+    for (const auto& p : embedding_norm->parameters()) group.push_back(p);
+  }
+  return group;
 }
 
 std::vector<ParameterGroup> TransformerImpl::block_groups() {
@@ -165,7 +189,9 @@ std::vector<ParameterGroup> TransformerImpl::block_groups() {
     auto& group = out[b * groups / n];
     for (const auto& p : blocks[b]->parameters()) group.push_back(p);
   }
-  for (const auto& p : final_norm->parameters()) out.back().push_back(p);
+  if (final_norm) {
+    for (const auto& p : final_norm->parameters()) out.back().push_back(p);
+  }
   return out;
 }
 

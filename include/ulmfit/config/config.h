@@ -48,6 +48,7 @@ struct DataSource {
   std::vector<std::string> unlabelled = {"unsup"};  // folder: sub-folders without a label
   std::vector<std::string> labels;      // the label set, in class-index order; empty = found
   std::int64_t limit = 0;               // keep a random subset of this many documents; 0 = all
+  bool balanced = false;                // with limit: the same number of documents of each label
   std::string on_error = "fail";        // fail | skip: what a malformed row does
   bool clean_html = true;               // turn <br /> into spaces
 
@@ -67,6 +68,7 @@ struct DataSource {
     v.value("labels", labels, "label names in class-index order; empty = sorted names found");
     v.value("limit", limit, "keep a random subset of this many documents; 0 = all",
             at_least<std::int64_t>(0));
+    v.value("balanced", balanced, "with limit: limit / labels documents of each label (the rest of the division dropped)");
     v.value("on_error", on_error, "fail | skip: what a malformed row or document does",
             one_of({"fail", "skip"}));
     v.value("clean_html", clean_html, "replace HTML line breaks (<br />) with spaces");
@@ -122,6 +124,11 @@ struct ModelConfig {
   int layers = 3;
   int heads = 4;         // transformer / bert
   int max_len = 512;     // transformer / bert: learned positions
+  int ffn_size = 0;      // transformer / bert: feed-forward width; 0 = 4 x emb_size
+  std::string norm = "pre";           // transformer / bert: pre | post (Hugging Face BERT) LayerNorm
+  std::string activation = "gelu";    // transformer / bert: gelu (erf) | gelu_tanh (GPT-2)
+  double norm_eps = 1e-5;             // transformer / bert: LayerNorm epsilon
+  int type_vocab_size = 0;            // transformer / bert: token-type embeddings (BERT: 2); 0 = none
   DropoutConfig dropout;
 
   template <class V>
@@ -136,6 +143,14 @@ struct ModelConfig {
     v.value("heads", heads, "transformer / bert: attention heads; emb_size must be a multiple", at_least(1));
     v.value("max_len", max_len, "transformer / bert: the longest sequence read at once (learned positions)",
             at_least(1));
+    v.value("ffn_size", ffn_size, "transformer / bert: feed-forward width; 0 = 4 x emb_size", at_least(0));
+    v.value("norm", norm, "transformer / bert: LayerNorm placement, pre (GPT-2) | post (Hugging Face BERT)",
+            one_of({"pre", "post"}));
+    v.value("activation", activation, "transformer / bert: gelu (erf) | gelu_tanh (GPT-2's approximation)",
+            one_of({"gelu", "gelu_tanh"}));
+    v.value("norm_eps", norm_eps, "transformer / bert: LayerNorm epsilon", positive());
+    v.value("type_vocab_size", type_vocab_size, "transformer / bert: token-type embeddings (BERT: 2); 0 = none",
+            at_least(0));
     v.section("dropout", dropout);
   }
 };

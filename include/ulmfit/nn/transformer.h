@@ -12,6 +12,10 @@
 ///
 /// <pad> tokens are masked out as keys and do not advance positions, so a
 /// document's outputs do not depend on the padding around it.
+///
+/// Options cover the Hugging Face layouts too: BERT's post-LayerNorm blocks
+/// (a LayerNorm after the embeddings, none at the end), token-type
+/// embeddings, erf or tanh GELU, the feed-forward width and LayerNorm eps.
 #include "ulmfit/nn/backbone.h"
 
 namespace ulmfit::nn {
@@ -65,9 +69,15 @@ struct TransformerOptions {
   TORCH_ARG(double, hidden_p) = 0.1;   // on each residual branch
   TORCH_ARG(double, attention_p) = 0.1;
   TORCH_ARG(int64_t, pad_id) = 0;
+  TORCH_ARG(int64_t, ffn_size) = 0;         // feed-forward width; 0 = 4 x width
+  TORCH_ARG(bool, post_norm) = false;       // BERT: LN(x + f(x)); else x + f(LN(x))
+  TORCH_ARG(bool, tanh_gelu) = false;       // GPT-2's tanh approximation; else erf
+  TORCH_ARG(double, norm_eps) = 1e-5;
+  TORCH_ARG(int64_t, type_vocab_size) = 0;  // BERT's token types; every token gets type 0
 };
 
-/// One pre-LN block: x + attn(LN(x)), then x + FF(LN(x)) with FF = 4x GELU.
+/// One block: pre-LN x + attn(LN(x)), then x + FF(LN(x)), FF = GELU MLP;
+/// or post-LN (BERT) LN(x + attn(x)), then LN(h + FF(h)).
 class TransformerBlockImpl : public torch::nn::Module {
  public:
   explicit TransformerBlockImpl(const TransformerOptions& options);
@@ -79,6 +89,8 @@ class TransformerBlockImpl : public torch::nn::Module {
   SelfAttention attention{nullptr};
   torch::nn::Linear up{nullptr}, down{nullptr};
   torch::nn::Dropout residual_dropout{nullptr};
+  bool post_norm = false;
+  bool tanh_gelu = false;
 };
 TORCH_MODULE(TransformerBlock);
 
@@ -92,19 +104,21 @@ class TransformerImpl : public BackboneImpl {
   torch::Tensor forward(const torch::Tensor& tokens, RecurrentState& state) override;
   torch::Tensor embedding_weight() override { return token_embedding->weight; }
   int64_t output_size() const override { return options.width(); }
-  /// Token and position embeddings.
+  /// Token, position (and token-type) embeddings, with their LayerNorm when post-LN.
   ParameterGroup embedding_group() override;
-  /// The blocks in at most four contiguous groups; the final LayerNorm goes
-  /// with the top group.
+  /// The blocks in at most four contiguous groups; a pre-LN stack's final
+  /// LayerNorm goes with the top group.
   std::vector<ParameterGroup> block_groups() override;
   bool carries_state() const override { return false; }
   int64_t max_context() const override { return options.max_len(); }
 
   TransformerOptions options;
   torch::nn::Embedding token_embedding{nullptr}, position_embedding{nullptr};
+  torch::nn::Embedding token_type_embedding{nullptr};  // type_vocab_size > 0 only
+  torch::nn::LayerNorm embedding_norm{nullptr};        // post_norm only
   torch::nn::Dropout input_dropout{nullptr};
   std::vector<TransformerBlock> blocks;
-  torch::nn::LayerNorm final_norm{nullptr};
+  torch::nn::LayerNorm final_norm{nullptr};  // pre-LN only
 };
 
 }  // namespace ulmfit::nn
