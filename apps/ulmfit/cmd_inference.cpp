@@ -47,6 +47,7 @@ void add_inference_commands(CLI::App& app, const Runner& on_run) {
   evaluate->add_option("--label-column", args->data.label_column, "Label column / field (default: the run's)");
   evaluate->add_option("--limit", args->data.limit, "Score a random subset of this many documents; 0 = all")
       ->capture_default_str();
+  evaluate->add_flag("--balanced", args->data.balanced, "With --limit: the same number of documents of each label");
   evaluate->add_flag("--json", args->json, "Print one JSON object instead of a table");
   add_runtime_options(evaluate, *args);
   evaluate->callback([args, on_run] {

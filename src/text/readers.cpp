@@ -413,7 +413,25 @@ Corpus read_corpus(const DataSource& source, const std::vector<std::string>& fix
   if (raw.empty()) throw DataError(what + ": no documents found");
   if (sink.skipped() > 0) log::warn(what + ": skipped " + std::to_string(sink.skipped()) + " malformed rows");
 
-  if (source.limit > 0 && static_cast<std::size_t>(source.limit) < raw.size()) {
+  if (source.limit > 0 && source.balanced) {
+    // limit / labels documents of each label, each label's drawn like an
+    // unbalanced subset; file order kept.
+    std::map<std::string, std::vector<std::size_t>> by_label;
+    for (std::size_t i = 0; i < raw.size(); ++i) by_label[raw[i].label.value_or("")].push_back(i);
+    const auto per_label = static_cast<std::size_t>(source.limit) / by_label.size();
+    std::vector<std::size_t> keep;
+    for (const auto& [label, members] : by_label) {
+      if (members.size() < per_label) {
+        throw DataError(what + ": balanced: label '" + label + "' has " + std::to_string(members.size()) +
+                        " documents, fewer than the " + std::to_string(per_label) + " asked of each label");
+      }
+      for (std::size_t j : pick_subset(members.size(), per_label, seed)) keep.push_back(members[j]);
+    }
+    std::sort(keep.begin(), keep.end());
+    std::vector<RawDocument> subset;
+    for (std::size_t i : keep) subset.push_back(std::move(raw[i]));
+    raw.swap(subset);
+  } else if (source.limit > 0 && static_cast<std::size_t>(source.limit) < raw.size()) {
     std::vector<RawDocument> subset;
     for (std::size_t i : pick_subset(raw.size(), static_cast<std::size_t>(source.limit), seed)) {
       subset.push_back(std::move(raw[i]));

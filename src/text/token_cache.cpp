@@ -150,6 +150,7 @@ std::uint64_t token_cache_key(const config::DataSource& source, const Tokenizer&
                     source.label_field, source.on_error, source.clean_html ? "html" : "raw",
                     std::to_string(source.limit), std::to_string(source.limit > 0 ? seed : 0)},
                    h);
+  if (source.balanced) h = util::fnv1a("balanced", h);  // unbalanced keys stay as they were
   h = hash_strings(source.folders, h);
   h = hash_strings(source.unlabelled, h);
   h = hash_strings(source.labels, h);

@@ -162,6 +162,24 @@ TEST(Readers, LimitTakesASeededSubsetInFileOrder) {
   EXPECT_NE(a, c);
 }
 
+TEST(Readers, BalancedLimitTakesAsManyOfEachLabel) {
+  TempDir dir;
+  // 80 % "pos": an unbalanced draw of 20 would rarely give 10 and 10.
+  std::string csv = "text,label\n";
+  for (int i = 0; i < 200; ++i) csv += "doc " + std::to_string(i) + "," + (i % 5 ? "pos" : "neg") + "\n";
+  auto s = source(write_file(dir / "l.csv", csv), "csv");
+  s.limit = 21;
+  s.balanced = true;
+  const auto corpus = text::read_corpus(s, {}, 3);
+  ASSERT_EQ(corpus.documents.size(), 20u);  // 21 / 2 labels = 10 each, the rest dropped
+  int neg = 0;
+  for (const auto& d : corpus.documents) neg += d.label == 0;
+  EXPECT_EQ(neg, 10);
+  EXPECT_EQ(texts(corpus), texts(text::read_corpus(s, {}, 3)));
+  s.limit = 100;  // 50 "neg" asked of 40
+  EXPECT_THAT(read_error(s), HasSubstr("label 'neg' has 40 documents"));
+}
+
 TEST(Readers, CheckDataPathsNamesConfigKey) {
   config::Config cfg;
   cfg.data.valid.path = {"/no/such/file.txt"};

@@ -49,6 +49,7 @@ struct DataSpec {
   std::string text_column;   // empty = the run's
   std::string label_column;  // empty = the run's
   std::int64_t limit = 0;    // random subset of this many documents (seed 0); 0 = all
+  bool balanced = false;     // with limit: as many documents of each label
 };
 
 struct Evaluation {
