@@ -112,9 +112,11 @@ std::pair<torch::Tensor, torch::Tensor> SequenceClassifierImpl::encode_leading_t
   const int64_t wanted = options.chunk_long_documents() ? options.max_len() : context;
   const int64_t longest = real.max().item<int64_t>();
   int64_t keep = std::max<int64_t>(1, std::min(wanted, longest));
-  // Longer than one context: whole chunks, the last one padded at its end.
+  // Longer than one context: the fewest chunks that fit, of equal width (600
+  // tokens are two chunks of 300, not 512 + 88 padded to 1,024), the last
+  // one padded at its end.
   const int64_t chunks = (keep + context - 1) / context;
-  const int64_t width = chunks > 1 ? context : keep;
+  const int64_t width = (keep + chunks - 1) / chunks;
   keep = chunks * width;
   const auto offsets = torch::arange(keep, first.options()).unsqueeze(0);
   const auto index = (first.unsqueeze(1) + offsets).clamp_max(length - 1);
