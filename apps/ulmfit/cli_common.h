@@ -39,5 +39,6 @@ void add_stage_commands(CLI::App& app, const Runner& on_run);
 void add_inference_commands(CLI::App& app, const Runner& on_run);
 void add_tokenizer_commands(CLI::App& app, const Runner& on_run);
 void add_bench_command(CLI::App& app, const Runner& on_run);
+void add_interop_commands(CLI::App& app, const Runner& on_run);
 
 }  // namespace ulmfit::cli

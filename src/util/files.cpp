@@ -1,5 +1,8 @@
 #include "ulmfit/util/files.h"
 
+#include <chrono>
+#include <ctime>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -164,6 +167,15 @@ std::uint64_t stat_fingerprint(const fs::path& path, std::uint64_t seed) {
                                   static_cast<std::int64_t>(st.st_mtim.tv_nsec)};
   std::uint64_t h = fnv1a(path.string(), seed);
   return fnv1a(std::string_view(reinterpret_cast<const char*>(fields), sizeof fields), h);
+}
+
+std::string utc_now(const char* format) {
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, format, &tm);
+  return buf;
 }
 
 }  // namespace ulmfit::util

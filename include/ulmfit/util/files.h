@@ -62,6 +62,9 @@ class MappedFile {
 /// 64-bit FNV-1a, chained through `seed`. For cache keys, not for security.
 std::uint64_t fnv1a(std::string_view bytes, std::uint64_t seed = 0xcbf29ce484222325ULL);
 
+/// The time now in UTC, formatted by strftime's `format`.
+std::string utc_now(const char* format);
+
 /// Hex form of a 64-bit hash.
 std::string to_hex(std::uint64_t value);
 

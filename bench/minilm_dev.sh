@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Tunes the MiniLM fine-tuning recipe without touching the test reviews: the
+# 25,000 labelled training reviews are split by the parity of their id into a
+# training pool (even) and a dev pool (odd), disjoint by construction;
+# finetune draws its balanced labels from the first, 1,000 balanced reviews of
+# the second score it. Each argument is one recipe: a quoted list of config
+# overrides ("" = configs/imdb-minilm-classifier.yaml as it is).
+#   bench/minilm_dev.sh "" "train.stage_lrs=[2.0e-3,2.0e-4]"
+#   FROM=runs/minilm/adapt bench/minilm_dev.sh ""     start from another run
+# Expects a built tree; runs go to runs/minilm-dev.
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+split="$ULMFIT_DATA/imdb/dev-split"
+if [[ ! -f "$split/.complete" ]]; then
+  rm -rf "$split"
+  for label in neg pos; do
+    mkdir -p "$split/pool/$label" "$split/dev/$label"
+    for f in "$ULMFIT_DATA/imdb/aclImdb/train/$label"/*.txt; do
+      id=$(basename "$f"); id=${id%%_*}
+      if (( id % 2 == 0 )); then ln -s "$f" "$split/pool/$label/"; else ln -s "$f" "$split/dev/$label/"; fi
+    done
+  done
+  touch "$split/.complete"
+fi
+runs=runs/minilm-dev
+mkdir -p "$runs"
+from=${FROM:-$runs/import}
+[[ -n ${FROM:-} ]] || "$bin" import --from "$ULMFIT_DATA/models/all-MiniLM-L6-v2" --out "$from" --overwrite >/dev/null 2>&1
+i=0
+for recipe in "$@"; do
+  i=$((i + 1))
+  sets=(--set "data.train.path=$split/pool")
+  for s in $recipe; do sets+=(--set "$s"); done
+  start=$(date +%s)
+  "$bin" finetune --config configs/imdb-minilm-classifier.yaml --from "$from" --out "$runs/r$i" --overwrite "${sets[@]}" \
+    >/dev/null 2>"$runs/r$i.log"
+  took=$(( $(date +%s) - start ))
+  acc=$("$bin" evaluate --model "$runs/r$i" --data "$split/dev" --limit 1000 --balanced --json 2>/dev/null \
+    | python3 -c 'import json,sys; r=json.load(sys.stdin); c=r["confusion"]; print(f"{100*r[\"accuracy\"]:.2f} % (predicted neg {c[0][0]+c[1][0]}, pos {c[0][1]+c[1][1]})")')
+  echo "dev accuracy $acc, finetune $took s, from $from, recipe: ${recipe:-as configured}"
+done

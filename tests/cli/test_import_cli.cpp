@@ -1,0 +1,156 @@
+// ulmfit import through the CLI: an imported Hugging Face BERT runs through
+// adapt, finetune, evaluate and predict like the toolkit's own runs, and bad
+// model directories exit 2 with one line naming the file and the tensor or
+// field, writing nothing.
+#include <nlohmann/json.hpp>
+
+#include "../conformance_paths.h"
+#include "../test_helpers.h"
+#include "cli_runner.h"
+#include "ulmfit/io/safetensors.h"
+#include "ulmfit/util/files.h"
+
+namespace ulmfit {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using testing::write_file;
+
+class CliImport : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tiny_ = testing::fixtures_dir() / "tiny_bert";
+    ULMFIT_REQUIRE_FIXTURE(tiny_ / "model.safetensors");
+    ::setenv("ULMFIT_TINY_DATA", dir_.path().c_str(), 1);
+    std::string domain, valid;
+    for (const auto& d : testing::tiny_documents(60, 3)) domain += d + "\n";
+    for (const auto& d : testing::tiny_documents(20, 2)) valid += d + "\n";
+    write_file(dir_ / "domain.txt", domain);
+    write_file(dir_ / "general.txt", domain);
+    write_file(dir_ / "general-valid.txt", valid);
+    std::string csv = "text,label\n";
+    for (int i = 0; i < 40; ++i) {
+      csv += i % 2 ? "\"the film was great, loved the music\",pos\n" : "\"the plot was boring, hated the acting\",neg\n";
+    }
+    write_file(dir_ / "labelled.csv", csv);
+  }
+  std::string cfg(const std::string& name) const { return std::string(ULMFIT_SOURCE_DIR) + "/configs/" + name; }
+  std::string at(const std::string& name) const { return (dir_ / name).string(); }
+
+  /// A copy of the tiny model directory to damage.
+  fs::path copy_of_tiny(const std::string& name) {
+    const auto d = dir_ / name;
+    fs::create_directories(d);
+    for (const auto& e : fs::directory_iterator(tiny_)) fs::copy_file(e.path(), d / e.path().filename());
+    return d;
+  }
+  /// Runs import on `model_dir`: exit 2, one line naming every needle, no run written.
+  void expect_refused(const fs::path& model_dir, const std::vector<std::string>& needles) {
+    const auto out = dir_ / "refused-run";
+    const auto r = cli_run("import --from " + model_dir.string() + " --out " + out.string(), dir_.path());
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    for (const auto& n : needles) EXPECT_THAT(r.err, HasSubstr(n));
+    EXPECT_FALSE(fs::exists(out)) << "a refused import wrote " << out;
+  }
+
+  testing::TempDir dir_;
+  fs::path tiny_;
+};
+
+TEST_F(CliImport, ImportedBertAdaptsFinetunesEvaluatesAndPredicts) {
+  const auto imported = cli_run("import --from " + tiny_.string() + " --out " + at("bert"), dir_.path());
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  EXPECT_EQ(imported.out, at("bert") + "\n");
+  EXPECT_THAT(imported.err, HasSubstr("not used: 4 tensors (cls.predictions.transform."));
+  EXPECT_THAT(util::read_file(dir_ / "bert/config.yaml"), AllOf(HasSubstr("norm: \"post\""), HasSubstr("type_vocab_size: 2")));
+  EXPECT_THAT(util::read_file(dir_ / "bert/meta.yaml"), HasSubstr("stage: import"));
+
+  const auto adapted = cli_run("adapt --config " + cfg("tiny-hf-adapt.yaml") + " --from " + at("bert") + " --out " + at("adapted"), dir_.path());
+  ASSERT_EQ(adapted.code, 0) << adapted.err;
+  EXPECT_TRUE(fs::is_regular_file(dir_ / "adapted/tokenizer.json"));
+  const auto lm_eval = cli_run("evaluate --model " + at("adapted") + " --data " + at("general-valid.txt") + " --json", dir_.path());
+  ASSERT_EQ(lm_eval.code, 0) << lm_eval.err;
+  EXPECT_GT(nlohmann::json::parse(lm_eval.out)["perplexity"].get<double>(), 1.0);
+
+  const auto clf = cli_run("finetune --config " + cfg("tiny-hf-classifier.yaml") + " --from " + at("adapted") + " --out " + at("clf"), dir_.path());
+  ASSERT_EQ(clf.code, 0) << clf.err;
+  const auto eval = cli_run("evaluate --model " + at("clf") + " --data " + at("labelled.csv") + " --json", dir_.path());
+  ASSERT_EQ(eval.code, 0) << eval.err;
+  const auto report = nlohmann::json::parse(eval.out);
+  EXPECT_EQ(report["documents"], 40);
+  EXPECT_GE(report["accuracy"].get<double>(), 0.9) << eval.out;  // two sentences, each repeated 20 times
+  const auto pred = cli_run("predict --model " + at("clf"), dir_.path(), "a great film, loved it\nboring, hated it\n");
+  ASSERT_EQ(pred.code, 0) << pred.err;
+  EXPECT_EQ(std::count(pred.out.begin(), pred.out.end(), '\n'), 2);
+
+  // The fine-tuned encoder goes back out as a Hugging Face directory.
+  const auto exported = cli_run("export --model " + at("clf") + " --out " + at("hf"), dir_.path());
+  ASSERT_EQ(exported.code, 0) << exported.err;
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json"}) {
+    EXPECT_TRUE(fs::is_regular_file(dir_ / "hf" / f)) << f;
+  }
+  const auto again = cli_run("export --model " + at("clf") + " --out " + at("hf"), dir_.path());
+  EXPECT_EQ(again.code, 2) << "a non-empty --out needs --overwrite";
+}
+
+TEST_F(CliImport, ExportRefusesRunsWithoutAHuggingFaceLayout) {
+  const auto lm = cli_run("pretrain --config " + cfg("tiny-lm.yaml") + " --out " + at("lm"), dir_.path());
+  ASSERT_EQ(lm.code, 0) << lm.err;
+  const auto r = cli_run("export --model " + at("lm") + " --out " + at("hf"), dir_.path());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr(at("lm")), HasSubstr("model.backbone awd_lstm"), HasSubstr("no Hugging Face layout")));
+  EXPECT_FALSE(fs::exists(dir_ / "hf"));
+}
+
+TEST_F(CliImport, BadModelDirectoriesExitTwoNamingTheFileAndWriteNothing) {
+  fs::create_directories(dir_ / "empty");
+  expect_refused(dir_ / "empty", {"empty: no config.json"});
+
+  const auto type = copy_of_tiny("type");
+  auto config = nlohmann::json::parse(util::read_file(type / "config.json"));
+  config["model_type"] = "xlnet";
+  write_file(type / "config.json", config.dump());
+  expect_refused(type, {"type/config.json", "model_type xlnet is not supported"});
+
+  const auto vocab = copy_of_tiny("vocab");
+  config = nlohmann::json::parse(util::read_file(vocab / "config.json"));
+  config["vocab_size"] = 30000;
+  write_file(vocab / "config.json", config.dump());
+  expect_refused(vocab, {"vocab/model.safetensors", "embeddings.word_embeddings.weight", "vocab_size 30000"});
+
+  const auto truncated = copy_of_tiny("truncated");
+  const auto bytes = util::read_file(truncated / "model.safetensors");
+  write_file(truncated / "model.safetensors", bytes.substr(0, bytes.size() / 2));
+  expect_refused(truncated, {"truncated/model.safetensors", "tensor "});
+
+  auto tensors = io::read_safetensors((tiny_ / "model.safetensors").string());
+  const auto missing = copy_of_tiny("missing");
+  tensors.erase("bert.encoder.layer.1.output.dense.weight");
+  io::write_safetensors((missing / "model.safetensors").string(), tensors);
+  expect_refused(missing, {"missing/model.safetensors", "tensor encoder.layer.1.output.dense.weight is missing"});
+
+  // A header that says a tensor is larger than its bytes.
+  const auto lying = copy_of_tiny("lying");
+  const auto good = util::read_file(tiny_ / "model.safetensors");
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(good[static_cast<std::size_t>(i)]);
+  auto header = nlohmann::json::parse(good.substr(8, n));
+  header["bert.embeddings.LayerNorm.bias"]["shape"] = {128};
+  auto text = header.dump();
+  std::string prefix(8, '\0');
+  for (int i = 0; i < 8; ++i) prefix[static_cast<std::size_t>(i)] = static_cast<char>((text.size() >> (8 * i)) & 0xFF);
+  write_file(lying / "model.safetensors", prefix + text + good.substr(8 + n));
+  expect_refused(lying, {"lying/model.safetensors", "tensor bert.embeddings.LayerNorm.bias"});
+
+  const auto bpe = copy_of_tiny("bpe");
+  auto tok = nlohmann::json::parse(util::read_file(bpe / "tokenizer.json"));
+  tok["model"]["type"] = "BPE";
+  write_file(bpe / "tokenizer.json", tok.dump());
+  expect_refused(bpe, {"bpe/tokenizer.json", "model.type BPE"});
+}
+
+}  // namespace
+}  // namespace ulmfit

@@ -1,0 +1,228 @@
+// Conformance with the Hugging Face libraries (fixtures from
+// tests/conformance/make_fixtures.py with pinned tokenizers / transformers):
+// WordPiece ids on every IMDB test review and on edge cases, and the imported
+// models' hidden states.
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "../conformance_paths.h"
+#include "../test_helpers.h"
+#include "ulmfit/interop/hugging_face.h"
+#include "ulmfit/io/safetensors.h"
+#include "ulmfit/nn/model_factory.h"
+#include "ulmfit/pipeline/run_dir.h"
+#include "ulmfit/text/tokenizer.h"
+#include "ulmfit/text/wordpiece.h"
+#include "ulmfit/util/error.h"
+#include "ulmfit/util/files.h"
+
+namespace ulmfit {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::fixtures_dir;
+using testing::minilm_dir;
+
+std::vector<int> to_original(const text::Tokenizer& tok, const std::vector<int>& ids) {
+  std::vector<int> out;
+  out.reserve(ids.size());
+  for (int id : ids) out.push_back(tok.original_id(id));
+  return out;
+}
+
+TEST(WordPieceTokenizer, SpecialTokensTakeTheToolkitIds) {
+  ULMFIT_REQUIRE_FIXTURE(minilm_dir() / "tokenizer.json");
+  const auto tok = text::Tokenizer::load_hugging_face(minilm_dir().string());
+  EXPECT_EQ(tok.vocab_size(), 30522);
+  EXPECT_EQ(tok.piece(text::SpecialIds::kPad), "[PAD]");
+  EXPECT_EQ(tok.piece(text::SpecialIds::kUnk), "[UNK]");
+  EXPECT_EQ(tok.piece(text::SpecialIds::kBos), "[CLS]");
+  EXPECT_EQ(tok.piece(text::SpecialIds::kEos), "[SEP]");
+  EXPECT_EQ(tok.piece(text::SpecialIds::kMask), "[MASK]");
+  // A permutation: every original id exactly once.
+  std::vector<int> seen(30522, 0);
+  for (int i = 0; i < tok.vocab_size(); ++i) ++seen[static_cast<std::size_t>(tok.original_id(i))];
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), 30522);
+  EXPECT_EQ(tok.decode(tok.encode("A wonderful, moving film. I didn't expect it!")),
+            "a wonderful, moving film. i didn't expect it!");
+  EXPECT_EQ(tok.file_name(), std::string("tokenizer.json"));
+}
+
+TEST(WordPieceTokenizer, VocabTxtGivesTheSameIdsAsTokenizerJson) {
+  ULMFIT_REQUIRE_FIXTURE(minilm_dir() / "vocab.txt");
+  testing::TempDir dir;
+  fs::copy_file(minilm_dir() / "vocab.txt", dir / "vocab.txt");
+  const auto from_vocab = text::Tokenizer::load_hugging_face(dir.path().string());
+  const auto from_json = text::Tokenizer::load_hugging_face(minilm_dir().string());
+  const std::string text = "Ça m'a plu: 10/10, the BEST film of 2009 [SEP] really";
+  EXPECT_EQ(from_vocab.encode(text), from_json.encode(text));
+  // What a run saves loads back to the same tokenizer.
+  from_vocab.save_into_run(dir.path().string());
+  EXPECT_EQ(text::Tokenizer::load_from_run(dir.path().string()).encode(text), from_json.encode(text));
+}
+
+TEST(WordPieceTokenizer, IdsEqualTheTokenizersLibraryOnEdgeCases) {
+  const auto fixture = fixtures_dir() / "edge_case_ids.json";
+  ULMFIT_REQUIRE_FIXTURE(fixture);
+  const auto tok = text::Tokenizer::load_hugging_face(minilm_dir().string());
+  const auto cases = nlohmann::json::parse(util::read_file(fixture));
+  ASSERT_GE(cases.size(), 20u);
+  for (const auto& c : cases) {
+    const auto text = c["text"].get<std::string>();
+    EXPECT_EQ(to_original(tok, tok.encode(text)), c["ids"].get<std::vector<int>>()) << "text: " << text;
+  }
+}
+
+TEST(WordPieceTokenizer, IdsEqualTheTokenizersLibraryOnEveryImdbTestReview) {
+  const auto fixture = fixtures_dir() / "imdb_test_ids.tsv";
+  ULMFIT_REQUIRE_FIXTURE(fixture);
+  const auto imdb = testing::data_dir() / "imdb" / "aclImdb";
+  const auto tok = text::Tokenizer::load_hugging_face(minilm_dir().string());
+  std::vector<std::string> paths, texts;
+  std::vector<std::vector<int>> expected;
+  std::ifstream in(fixture);
+  for (std::string line; std::getline(in, line);) {
+    const auto tab = line.find('\t');
+    ASSERT_NE(tab, std::string::npos);
+    paths.push_back(line.substr(0, tab));
+    std::istringstream ids(line.substr(tab + 1));
+    expected.emplace_back(std::istream_iterator<int>(ids), std::istream_iterator<int>());
+    texts.push_back(util::read_file(imdb / paths.back()));
+  }
+  ASSERT_EQ(texts.size(), 25000u);
+  const auto got = tok.encode_batch(texts, 2);
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if (to_original(tok, got[i]) != expected[i]) {
+      if (++differ <= 3) ADD_FAILURE() << paths[i] << ": ids differ from the tokenizers library's";
+    }
+  }
+  EXPECT_EQ(differ, 0u);
+}
+
+/// Imports `hf_dir`, then compares the encoder's outputs on the fixture's
+/// padded batch with the transformers library's, at every real position.
+double max_hidden_difference(const fs::path& hf_dir, const fs::path& fixture, const fs::path& run_dir,
+                             torch::Tensor* decoder_bias_difference = nullptr) {
+  interop::import_hugging_face({hf_dir.string(), run_dir.string(), false});
+  auto run = pipeline::RunDir::open(run_dir.string());
+  const auto cfg = run.read_config();
+  const auto tok = text::Tokenizer::load_from_run(run_dir.string());
+  auto model = nn::make_language_model(cfg.model, tok.vocab_size());
+  run.load_weights(*model, "model.pt");
+  model->eval();
+  const auto f = io::read_safetensors(fixture.string());
+  std::vector<std::int64_t> from_original(static_cast<std::size_t>(tok.vocab_size()));
+  for (int i = 0; i < tok.vocab_size(); ++i) from_original[static_cast<std::size_t>(tok.original_id(i))] = i;
+  const auto tokens = torch::tensor(from_original).index({f.at("input_ids")});
+  const auto mask = f.at("attention_mask").to(torch::kBool);
+  torch::NoGradGuard no_grad;
+  nn::RecurrentState state;
+  const auto ours = model->encoder->forward(tokens, state);
+  if (decoder_bias_difference) {
+    std::vector<std::int64_t> toolkit_order;  // original id of each toolkit id
+    for (int i = 0; i < tok.vocab_size(); ++i) toolkit_order.push_back(tok.original_id(i));
+    const auto expected = f.at("decoder_bias").index({torch::tensor(toolkit_order)});
+    *decoder_bias_difference = (model->decoder_bias - expected).abs().max();
+  }
+  const auto diff = (ours - f.at("last_hidden_state")).abs().amax(-1).masked_select(mask);
+  return diff.max().item<double>();
+}
+
+TEST(HuggingFaceImport, MiniLmHiddenStatesEqualTransformersOnAPaddedBatch) {
+  const auto fixture = fixtures_dir() / "minilm_hidden.safetensors";
+  ULMFIT_REQUIRE_FIXTURE(fixture);
+  testing::TempDir dir;
+  const double diff = max_hidden_difference(minilm_dir(), fixture, dir / "run");
+  EXPECT_LT(diff, 1e-4);
+  const auto f = io::read_safetensors(fixture.string());
+  EXPECT_EQ(f.at("input_ids").size(0), 100);
+  EXPECT_GT(f.at("attention_mask").sum(1).max().item<int64_t>(), 4 * f.at("attention_mask").sum(1).min().item<int64_t>())
+      << "the batch should mix short and long reviews";
+  for (const char* file : {"config.yaml", "meta.yaml", "tokenizer.json", "model.pt"}) {
+    EXPECT_TRUE(fs::is_regular_file(dir / "run" / file)) << file;
+  }
+}
+
+TEST(HuggingFaceImport, MaskedLmCheckpointKeepsItsHeadBiasAndPrefixedNames) {
+  const auto fixture = fixtures_dir() / "tiny_bert_hidden.safetensors";
+  ULMFIT_REQUIRE_FIXTURE(fixture);
+  testing::TempDir dir;
+  torch::Tensor bias_diff;
+  EXPECT_LT(max_hidden_difference(fixtures_dir() / "tiny_bert", fixture, dir / "run", &bias_diff), 1e-4);
+  EXPECT_EQ(bias_diff.item<double>(), 0.0);
+}
+
+TEST(HuggingFaceExport, ExportThenImportGivesBitIdenticalWeights) {
+  const auto tiny = fixtures_dir() / "tiny_bert";
+  ULMFIT_REQUIRE_FIXTURE(tiny / "model.safetensors");
+  testing::TempDir dir;
+  interop::import_hugging_face({tiny.string(), (dir / "a").string(), false});
+  EXPECT_EQ(interop::export_hugging_face({(dir / "a").string(), (dir / "hf").string(), false}), 5u + 2u * 16u + 1u);
+  // The encoder and the masked-LM bias come back as the checkpoint had them.
+  const auto original = io::read_safetensors((tiny / "model.safetensors").string());
+  const auto exported = io::read_safetensors((dir / "hf" / "model.safetensors").string());
+  std::size_t compared = 0;
+  for (const auto& [name, t] : exported) {
+    const auto it = original.count(name) ? original.find(name) : original.find("bert." + name);
+    ASSERT_NE(it, original.end()) << name;
+    EXPECT_TRUE(torch::equal(it->second, t)) << name;
+    ++compared;
+  }
+  EXPECT_EQ(compared, exported.size());
+  interop::import_hugging_face({(dir / "hf").string(), (dir / "b").string(), false});
+  const auto a = pipeline::RunDir::open((dir / "a").string()), b = pipeline::RunDir::open((dir / "b").string());
+  const auto cfg = a.read_config();
+  auto ma = nn::make_language_model(cfg.model, 30522), mb = nn::make_language_model(b.read_config().model, 30522);
+  a.load_weights(*ma, "model.pt");
+  b.load_weights(*mb, "model.pt");
+  const auto pb = mb->named_parameters();
+  for (const auto& p : ma->named_parameters()) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+  EXPECT_EQ(util::read_file(dir / "a" / "tokenizer.json"), util::read_file(dir / "b" / "tokenizer.json"));
+}
+
+TEST(HuggingFaceExport, TransformersLoadsTheExportWithTheSameHiddenStates) {
+  const auto fixture = fixtures_dir() / "minilm_hidden.safetensors";
+  ULMFIT_REQUIRE_FIXTURE(fixture);
+  ULMFIT_REQUIRE_FIXTURE(fixtures_dir() / "python-path");
+  std::string python = util::read_file(fixtures_dir() / "python-path");
+  python.erase(python.find_last_not_of(" \n") + 1);
+  testing::TempDir dir;
+  interop::import_hugging_face({minilm_dir().string(), (dir / "run").string(), false});
+  interop::export_hugging_face({(dir / "run").string(), (dir / "hf").string(), false});
+  const std::string cmd = python + " " + ULMFIT_SOURCE_DIR + "/tests/conformance/check_export.py " +
+                          (dir / "hf").string() + " " + fixture.string() + " " + minilm_dir().string() + " > " +
+                          (dir / "check.txt").string() + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  const auto report = util::read_file(dir / "check.txt");
+  EXPECT_EQ(status, 0) << report;
+  EXPECT_THAT(report, ::testing::HasSubstr("tokenizer agrees"));
+}
+
+TEST(HuggingFaceImport, ConfigOptionsTheToolkitLacksAreRefusedByName) {
+  auto refuse = [](const std::string& json, const std::string& needle) {
+    try {
+      interop::model_config_from_hugging_face(json, "x/config.json");
+      ADD_FAILURE() << "accepted: " << json;
+    } catch (const CheckpointError& e) {
+      EXPECT_THAT(std::string(e.what()), ::testing::AllOf(::testing::HasSubstr("x/config.json"), ::testing::HasSubstr(needle)));
+    }
+  };
+  const std::string base = R"("hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                              "max_position_embeddings": 128, "intermediate_size": 96)";
+  refuse("{\"model_type\": \"t5\", " + base + "}", "model_type t5");
+  refuse("{\"model_type\": \"bert\", \"position_embedding_type\": \"relative_key\", " + base + "}",
+         "position_embedding_type \"relative_key\"");
+  refuse("{\"model_type\": \"bert\", \"hidden_act\": \"relu6\", " + base + "}", "hidden_act relu6");
+  refuse("{\"model_type\": \"bert\"}", "hidden_size");
+  const auto m = interop::model_config_from_hugging_face("{\"model_type\": \"bert\", " + base + "}", "x/config.json");
+  EXPECT_EQ(m.backbone, "bert");
+  EXPECT_EQ(m.norm, "post");
+  EXPECT_EQ(m.ffn_size, 96);
+  EXPECT_EQ(m.type_vocab_size, 2);
+}
+
+}  // namespace
+}  // namespace ulmfit
