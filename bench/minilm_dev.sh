@@ -35,7 +35,13 @@ for recipe in "$@"; do
   "$bin" finetune --config configs/imdb-minilm-classifier.yaml --from "$from" --out "$runs/r$i" --overwrite "${sets[@]}" \
     >/dev/null 2>"$runs/r$i.log"
   took=$(( $(date +%s) - start ))
-  acc=$("$bin" evaluate --model "$runs/r$i" --data "$split/dev" --limit 1000 --balanced --json 2>/dev/null \
-    | python3 -c 'import json,sys; r=json.load(sys.stdin); c=r["confusion"]; print(f"{100*r[\"accuracy\"]:.2f} % (predicted neg {c[0][0]+c[1][0]}, pos {c[0][1]+c[1][1]})")')
+  "$bin" evaluate --model "$runs/r$i" --data "$split/dev" --limit 1000 --balanced --json >"$runs/r$i-dev.json" 2>/dev/null
+  acc=$(python3 - "$runs/r$i-dev.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+c = r["confusion"]
+print("%.2f %% (predicted neg %d, pos %d)" % (100 * r["accuracy"], c[0][0] + c[1][0], c[0][1] + c[1][1]))
+PY
+)
   echo "dev accuracy $acc, finetune $took s, from $from, recipe: ${recipe:-as configured}"
 done
