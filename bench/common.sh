@@ -6,3 +6,11 @@ cd "$root"
 export ULMFIT_DATA=${ULMFIT_DATA:-$root/data/datasets}
 data/prepare >/dev/null
 bin=${BUILD_DIR:-$root/build}/ulmfit
+
+timed() {  # name command...: runs the command (stdout dropped), prints "name: N s"
+  local name=$1 start
+  shift
+  start=$(date +%s)
+  "$@" >/dev/null
+  echo "$name: $(( $(date +%s) - start )) s"
+}

@@ -14,13 +14,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 runs=${RUNS:-runs/minilm}
 labels=${LABELS:-1000}
 mkdir -p "$runs"
-timed() {  # name command...
-  local name=$1 start
-  shift
-  start=$(date +%s)
-  "$@" >/dev/null
-  echo "$name: $(( $(date +%s) - start )) s"
-}
 sets=(--set "data.train.limit=$labels")
 for s in ${SET:-}; do sets+=(--set "$s"); done
 echo "MiniLM on IMDB, $labels labels, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)${SET:+, --set ${SET}}"

@@ -24,13 +24,6 @@ esac
 mkdir -p "$runs"
 pretrained=${PRETRAINED:-$runs/pretrain}
 
-timed() {  # name command...
-  local name=$1 start
-  shift
-  start=$(date +%s)
-  "$@" >/dev/null
-  echo "$name: $(( $(date +%s) - start )) s"
-}
 echo "transfer experiment ($backbone), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 if [[ -n ${PRETRAINED:-} ]]; then
   echo "pretrain (WikiText-2): reusing $pretrained"

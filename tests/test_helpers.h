@@ -58,4 +58,22 @@ inline std::vector<std::string> tiny_documents(int count, unsigned seed = 7) {
   return docs;
 }
 
+/// The tiny configs' data in `dir`: general.txt, general-valid.txt and
+/// domain.txt of tiny_documents, and labelled.csv with 40 separable reviews
+/// ("loved"/"great" ones are pos, "hated"/"boring" ones neg).
+inline void write_tiny_corpora(const fs::path& dir) {
+  std::string general, valid, domain;
+  for (const auto& d : tiny_documents(120, 1)) general += d + "\n";
+  for (const auto& d : tiny_documents(20, 2)) valid += d + "\n";
+  for (const auto& d : tiny_documents(60, 3)) domain += d + "\n";
+  write_file(dir / "general.txt", general);
+  write_file(dir / "general-valid.txt", valid);
+  write_file(dir / "domain.txt", domain);
+  std::string csv = "text,label\n";
+  for (int i = 0; i < 40; ++i) {
+    csv += i % 2 ? "\"the film was great, loved the music\",pos\n" : "\"the plot was boring, hated the acting\",neg\n";
+  }
+  write_file(dir / "labelled.csv", csv);
+}
+
 }  // namespace ulmfit::testing

@@ -24,17 +24,7 @@ class CliImport : public ::testing::Test {
     tiny_ = testing::fixtures_dir() / "tiny_bert";
     ULMFIT_REQUIRE_FIXTURE(tiny_ / "model.safetensors");
     ::setenv("ULMFIT_TINY_DATA", dir_.path().c_str(), 1);
-    std::string domain, valid;
-    for (const auto& d : testing::tiny_documents(60, 3)) domain += d + "\n";
-    for (const auto& d : testing::tiny_documents(20, 2)) valid += d + "\n";
-    write_file(dir_ / "domain.txt", domain);
-    write_file(dir_ / "general.txt", domain);
-    write_file(dir_ / "general-valid.txt", valid);
-    std::string csv = "text,label\n";
-    for (int i = 0; i < 40; ++i) {
-      csv += i % 2 ? "\"the film was great, loved the music\",pos\n" : "\"the plot was boring, hated the acting\",neg\n";
-    }
-    write_file(dir_ / "labelled.csv", csv);
+    testing::write_tiny_corpora(dir_.path());
   }
   std::string cfg(const std::string& name) const { return std::string(ULMFIT_SOURCE_DIR) + "/configs/" + name; }
   std::string at(const std::string& name) const { return (dir_ / name).string(); }

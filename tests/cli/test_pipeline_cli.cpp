@@ -16,19 +16,7 @@ class CliPipeline : public ::testing::Test {
  protected:
   void SetUp() override {
     ::setenv("ULMFIT_TINY_DATA", dir_.path().c_str(), 1);
-    std::string general, valid, domain;
-    for (const auto& d : testing::tiny_documents(120, 1)) general += d + "\n";
-    for (const auto& d : testing::tiny_documents(20, 2)) valid += d + "\n";
-    for (const auto& d : testing::tiny_documents(60, 3)) domain += d + "\n";
-    write_file(dir_ / "general.txt", general);
-    write_file(dir_ / "general-valid.txt", valid);
-    write_file(dir_ / "domain.txt", domain);
-    // Separable labels: "loved"/"great" reviews are pos, "hated"/"boring" neg.
-    std::string csv = "text,label\n";
-    for (int i = 0; i < 40; ++i) {
-      csv += i % 2 ? "\"the film was great, loved the music\",pos\n" : "\"the plot was boring, hated the acting\",neg\n";
-    }
-    write_file(dir_ / "labelled.csv", csv);
+    testing::write_tiny_corpora(dir_.path());
     write_file(dir_ / "inputs.txt", "the film was great, loved the music\nthe plot was boring, hated the acting\n");
   }
   std::string cfg(const std::string& name) const { return std::string(ULMFIT_SOURCE_DIR) + "/configs/" + name; }

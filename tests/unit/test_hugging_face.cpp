@@ -136,6 +136,7 @@ TEST(HuggingFaceImport, MiniLmHiddenStatesEqualTransformersOnAPaddedBatch) {
   ULMFIT_REQUIRE_FIXTURE(fixture);
   testing::TempDir dir;
   const double diff = max_hidden_difference(minilm_dir(), fixture, dir / "run");
+  std::cout << "MiniLM: max abs difference from transformers " << diff << "\n";
   EXPECT_LT(diff, 1e-4);
   const auto f = io::read_safetensors(fixture.string());
   EXPECT_EQ(f.at("input_ids").size(0), 100);
