@@ -29,9 +29,11 @@ class CliResume : public ::testing::Test {
   }
 
   /// A tiny LM long enough (a few seconds, ~2,000 steps) to be stopped mid-run.
+  /// Precision is pinned: `auto` measures bf16 against fp32 at start-up, and on
+  /// a busy machine two runs could measure their way into different precisions.
   std::string pretrain_args(const std::string& out, const std::string& extra = "") const {
     return "pretrain --config " + std::string(ULMFIT_SOURCE_DIR) + "/configs/tiny-lm.yaml --set train.epochs=12 " +
-           "train.checkpoint_every=25 train.log_every=1 " + extra + " --out " + (dir_ / out).string();
+           "train.checkpoint_every=25 train.log_every=1 precision=fp32 " + extra + " --out " + (dir_ / out).string();
   }
 
   /// The uninterrupted run every stopped-and-resumed one must match.
