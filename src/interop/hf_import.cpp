@@ -2,7 +2,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <set>
+#include <algorithm>
 
 #include "ulmfit/interop/hugging_face.h"
 #include "ulmfit/nn/model_factory.h"
@@ -103,9 +103,7 @@ torch::Tensor to_toolkit_rows(const torch::Tensor& t, const text::Tokenizer& tok
   return t.index_select(0, torch::tensor(order, torch::kInt64));
 }
 
-}  // namespace
-
-config::ModelConfig model_config_from_hugging_face(const std::string& text, const std::string& origin) {
+json parse_config_json(const std::string& text, const std::string& origin) {
   json j;
   try {
     j = json::parse(text);
@@ -113,6 +111,10 @@ config::ModelConfig model_config_from_hugging_face(const std::string& text, cons
     throw CheckpointError(origin + ": not valid JSON (" + e.what() + ")");
   }
   if (!j.is_object()) throw CheckpointError(origin + ": not a JSON object");
+  return j;
+}
+
+config::ModelConfig model_config_from(const json& j, const std::string& origin) {
   const std::string type = j.contains("model_type") && j["model_type"].is_string() ? j["model_type"].get<std::string>() : "";
   if (type.empty()) throw CheckpointError(origin + ": model_type is missing");
   if (type != "bert") {
@@ -160,6 +162,12 @@ config::ModelConfig model_config_from_hugging_face(const std::string& text, cons
   return m;
 }
 
+}  // namespace
+
+config::ModelConfig model_config_from_hugging_face(const std::string& text, const std::string& origin) {
+  return model_config_from(parse_config_json(text, origin), origin);
+}
+
 ImportResult import_hugging_face(const ImportOptions& options) {
   const fs::path dir(options.from);
   if (!fs::is_directory(dir)) throw CheckpointError(options.from + ": not a directory");
@@ -168,10 +176,9 @@ ImportResult import_hugging_face(const ImportOptions& options) {
     throw CheckpointError(options.from + ": no config.json (not a Hugging Face model directory)");
   }
   pipeline::RunDir::check_creatable(options.out, options.overwrite);
-  const std::string config_text = util::read_file(config_path);
+  const auto hf_config = parse_config_json(util::read_file(config_path), config_path.string());
   config::Config cfg;
-  cfg.model = model_config_from_hugging_face(config_text, config_path.string());
-  const auto hf_config = json::parse(config_text);
+  cfg.model = model_config_from(hf_config, config_path.string());
   const auto config_vocab = int_field(hf_config, "vocab_size", config_path.string());
 
   const auto tokenizer = text::Tokenizer::load_hugging_face(options.from);
