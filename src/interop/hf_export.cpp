@@ -73,9 +73,7 @@ std::size_t export_hugging_face(const ExportOptions& options) {
   for (const auto& p : encoder->named_parameters()) ours[p.key()] = p.value().detach();
 
   // Toolkit row i is the tokenizer file's row original_id(i).
-  std::vector<std::int64_t> original(static_cast<std::size_t>(vocab));
-  for (int i = 0; i < vocab; ++i) original[static_cast<std::size_t>(i)] = tok.original_id(i);
-  const auto original_index = torch::tensor(original, torch::kInt64);
+  const auto original_index = torch::tensor(tok.original_ids(), torch::kInt64);
   auto to_original_rows = [&](const torch::Tensor& t) { return torch::zeros_like(t).index_copy_(0, original_index, t); };
 
   io::TensorMap out;

@@ -98,9 +98,7 @@ NameMap map_bert(io::TensorMap& hf, int64_t layers, const std::string& origin) {
 
 /// Rows reordered from the checkpoint's vocabulary to the toolkit's ids.
 torch::Tensor to_toolkit_rows(const torch::Tensor& t, const text::Tokenizer& tok) {
-  std::vector<std::int64_t> order(static_cast<std::size_t>(tok.vocab_size()));
-  for (int i = 0; i < tok.vocab_size(); ++i) order[static_cast<std::size_t>(i)] = tok.original_id(i);
-  return t.index_select(0, torch::tensor(order, torch::kInt64));
+  return t.index_select(0, torch::tensor(tok.original_ids(), torch::kInt64));
 }
 
 json parse_config_json(const std::string& text, const std::string& origin) {

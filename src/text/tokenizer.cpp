@@ -312,6 +312,12 @@ std::string Tokenizer::decode(const std::vector<int>& ids) const {
 
 int Tokenizer::vocab_size() const { return model_->vocab_size(); }
 
+std::vector<std::int64_t> Tokenizer::original_ids() const {
+  std::vector<std::int64_t> ids(static_cast<std::size_t>(vocab_size()));
+  for (int i = 0; i < vocab_size(); ++i) ids[static_cast<std::size_t>(i)] = original_id(i);
+  return ids;
+}
+
 const std::string& Tokenizer::piece(int id) const { return model_->piece(id); }
 
 }  // namespace ulmfit::text

@@ -87,6 +87,9 @@ class Tokenizer {
   const char* file_name() const { return model_->file_name(); }
   /// See TokenizerModel::original_id.
   int original_id(int id) const { return model_->original_id(id); }
+  /// original_id of every toolkit id, in toolkit order (how import and export
+  /// permute embedding rows).
+  std::vector<std::int64_t> original_ids() const;
 
  private:
   explicit Tokenizer(std::unique_ptr<TokenizerModel> model);
