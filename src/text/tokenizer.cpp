@@ -4,6 +4,7 @@
 #include <sentencepiece_trainer.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <exception>
 #include <functional>
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "ulmfit/text/byte_level_bpe.h"
 #include "ulmfit/text/wordpiece.h"
 #include "ulmfit/util/error.h"
 #include "ulmfit/util/files.h"
@@ -115,21 +117,21 @@ class SentencePieceModel final : public TokenizerModel {
   std::string serialized_;
 };
 
-/// WordPiece with [PAD] [UNK] [CLS] [SEP] [MASK] swapped into ids 0-4 (the
-/// toolkit's pad, unk, bos, eos, mask) and the tokens there moved to their
-/// places: a permutation, which import applies to the embedding rows and
-/// export undoes.
-class WordPieceModel final : public TokenizerModel {
+/// Where the toolkit's five special tokens sit among a Hugging Face
+/// tokenizer's ids: `slots[s]` is the file's id for special s, or -1 when the
+/// file has none (then it gets a new id after the file's `file_size`). The
+/// special ids trade places with the toolkit's 0-4: a permutation, which
+/// import applies to the embedding rows and export undoes.
+class SpecialIdLayout {
  public:
-  WordPieceModel(WordPiece wordpiece, const std::string& origin) : wp_(std::move(wordpiece)) {
-    const int n = wp_.vocab_size();
-    if (n <= SpecialIds::kCount) throw CheckpointError(origin + ": vocabulary too small");
-    to_original_.resize(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) to_original_[static_cast<std::size_t>(i)] = i;
-    const char* specials[SpecialIds::kCount] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+  SpecialIdLayout(int file_size, const std::array<int, SpecialIds::kCount>& slots) : file_size_(file_size) {
+    int appended = file_size;
+    for (int original : slots) appended += original < 0 ? 1 : 0;
+    to_original_.resize(static_cast<std::size_t>(appended));
+    for (int i = 0; i < appended; ++i) to_original_[static_cast<std::size_t>(i)] = i;
+    int next_new = file_size;
     for (int slot = 0; slot < SpecialIds::kCount; ++slot) {
-      const int original = wp_.id_of(specials[slot]);
-      if (original < 0) throw CheckpointError(origin + ": the vocabulary has no " + specials[slot] + " token");
+      const int original = slots[static_cast<std::size_t>(slot)] >= 0 ? slots[static_cast<std::size_t>(slot)] : next_new++;
       const auto at = std::find(to_original_.begin(), to_original_.end(), original) - to_original_.begin();
       std::swap(to_original_[static_cast<std::size_t>(slot)], to_original_[static_cast<std::size_t>(at)]);
     }
@@ -138,27 +140,127 @@ class WordPieceModel final : public TokenizerModel {
       from_original_[static_cast<std::size_t>(to_original_[i])] = static_cast<int>(i);
     }
   }
+  int size() const { return static_cast<int>(to_original_.size()); }
+  int file_size() const { return file_size_; }
+  int to_original(int id) const { return to_original_.at(static_cast<std::size_t>(id)); }
+  /// File ids to toolkit ids, in place.
+  void from_original(std::vector<int>& ids) const {
+    for (auto& id : ids) id = from_original_[static_cast<std::size_t>(id)];
+  }
+  /// Toolkit ids to file ids, leaving out the specials the file does not have.
+  std::vector<int> to_file(const std::vector<int>& ids) const {
+    std::vector<int> out;
+    out.reserve(ids.size());
+    for (int id : ids) {
+      const int original = to_original(id);
+      if (original < file_size_) out.push_back(original);
+    }
+    return out;
+  }
+
+ private:
+  int file_size_;
+  std::vector<int> to_original_, from_original_;
+};
+
+/// WordPiece: [PAD] [UNK] [CLS] [SEP] [MASK] become the toolkit's pad, unk,
+/// bos, eos and mask.
+class WordPieceModel final : public TokenizerModel {
+ public:
+  WordPieceModel(WordPiece wordpiece, const std::string& origin)
+      : wp_(std::move(wordpiece)), layout_(wp_.vocab_size(), slots(wp_, origin)) {}
   std::vector<int> encode(std::string_view text) const override {
     auto ids = wp_.encode(text);
-    for (auto& id : ids) id = from_original_[static_cast<std::size_t>(id)];
+    layout_.from_original(ids);
     return ids;
   }
   std::vector<std::string> encode_pieces(std::string_view text) const override { return wp_.encode_pieces(text); }
-  std::string decode(const std::vector<int>& ids) const override {
-    std::vector<int> original(ids.size());
-    for (std::size_t i = 0; i < ids.size(); ++i) original[i] = original_id(ids[i]);
-    return wp_.decode(original);
-  }
-  int vocab_size() const override { return wp_.vocab_size(); }
+  std::string decode(const std::vector<int>& ids) const override { return wp_.decode(layout_.to_file(ids)); }
+  int vocab_size() const override { return layout_.size(); }
   const std::string& piece(int id) const override { return wp_.piece(original_id(id)); }
   const char* file_name() const override { return "tokenizer.json"; }
   const std::string& serialized() const override { return wp_.tokenizer_json(); }
-  int original_id(int id) const override { return to_original_.at(static_cast<std::size_t>(id)); }
+  int original_id(int id) const override { return layout_.to_original(id); }
 
  private:
+  static std::array<int, SpecialIds::kCount> slots(const WordPiece& wp, const std::string& origin) {
+    if (wp.vocab_size() <= SpecialIds::kCount) throw CheckpointError(origin + ": vocabulary too small");
+    std::array<int, SpecialIds::kCount> out{};
+    const char* specials[SpecialIds::kCount] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+    for (int slot = 0; slot < SpecialIds::kCount; ++slot) {
+      out[static_cast<std::size_t>(slot)] = wp.id_of(specials[slot]);
+      if (out[static_cast<std::size_t>(slot)] < 0) {
+        throw CheckpointError(origin + ": the vocabulary has no " + specials[slot] + " token");
+      }
+    }
+    return out;
+  }
   WordPiece wp_;
-  std::vector<int> to_original_, from_original_;
+  SpecialIdLayout layout_;
 };
+
+/// GPT-2's byte-level BPE. Its only special token, <|endoftext|>, separates
+/// documents, which is the toolkit's bos; pad, unk, eos and mask do not exist
+/// in the file and take four new ids after it (import adds their embedding
+/// rows, export leaves them out).
+class ByteLevelBpeModel final : public TokenizerModel {
+ public:
+  ByteLevelBpeModel(ByteLevelBpe bpe, const std::string& origin)
+      : bpe_(std::move(bpe)), layout_(bpe_.vocab_size(), slots(bpe_, origin)) {}
+  std::vector<int> encode(std::string_view text) const override {
+    auto ids = bpe_.encode(text);
+    layout_.from_original(ids);
+    return ids;
+  }
+  std::vector<std::string> encode_pieces(std::string_view text) const override {
+    std::vector<std::string> out;
+    for (int id : encode(text)) out.push_back(piece(id));
+    return out;
+  }
+  std::string decode(const std::vector<int>& ids) const override {
+    std::vector<int> kept;  // the toolkit's own specials are not text
+    for (int id : ids) {
+      if (id >= SpecialIds::kCount) kept.push_back(id);
+    }
+    return bpe_.decode(layout_.to_file(kept));
+  }
+  int vocab_size() const override { return layout_.size(); }
+  int original_vocab_size() const override { return layout_.file_size(); }
+  const std::string& piece(int id) const override {
+    static const std::string kNew[SpecialIds::kCount] = {"<pad>", "<unk>", "<s>", "</s>", "<mask>"};
+    const int original = original_id(id);
+    return original < layout_.file_size() ? bpe_.piece(original) : kNew[id];
+  }
+  const char* file_name() const override { return "tokenizer.json"; }
+  const std::string& serialized() const override { return bpe_.tokenizer_json(); }
+  int original_id(int id) const override { return layout_.to_original(id); }
+
+ private:
+  static std::array<int, SpecialIds::kCount> slots(const ByteLevelBpe& bpe, const std::string& origin) {
+    if (bpe.vocab_size() <= 256) throw CheckpointError(origin + ": vocabulary too small for byte-level BPE");
+    return {-1, -1, bpe.id_of("<|endoftext|>"), -1, -1};
+  }
+  ByteLevelBpe bpe_;
+  SpecialIdLayout layout_;
+};
+
+/// A Hugging Face tokenizer.json, by its model.type.
+std::unique_ptr<TokenizerModel> tokenizer_from_json(const std::string& bytes, const std::string& origin) {
+  std::string type;
+  try {
+    const auto j = nlohmann::json::parse(bytes);
+    if (j.is_object() && j.contains("model") && j["model"].is_object() && j["model"].contains("type") &&
+        j["model"]["type"].is_string()) {
+      type = j["model"]["type"].get<std::string>();
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw CheckpointError(origin + ": not valid JSON (" + e.what() + ")");
+  }
+  if (type == "WordPiece") return std::make_unique<WordPieceModel>(WordPiece::from_tokenizer_json(bytes, origin), origin);
+  if (type == "BPE") return std::make_unique<ByteLevelBpeModel>(ByteLevelBpe::from_tokenizer_json(bytes, origin), origin);
+  throw CheckpointError(origin + ": model.type " + (type.empty() ? std::string("(missing)") : type) +
+                        " is not supported (WordPiece, byte-level BPE)");
+}
 
 }  // namespace
 
@@ -239,7 +341,7 @@ Tokenizer Tokenizer::load(const std::string& path) {
   }
   const auto name = std::filesystem::path(path).filename().string();
   if (name.size() >= 5 && name.compare(name.size() - 5, 5, ".json") == 0) {
-    return Tokenizer(std::make_unique<WordPieceModel>(WordPiece::from_tokenizer_json(bytes, path), path));
+    return Tokenizer(tokenizer_from_json(bytes, path));
   }
   if (name == "vocab.txt") {
     return Tokenizer(std::make_unique<WordPieceModel>(WordPiece::from_vocab_txt(bytes, true, path), path));
@@ -258,7 +360,14 @@ Tokenizer Tokenizer::load_hugging_face(const std::string& model_dir) {
   if (std::filesystem::is_regular_file(dir / "tokenizer.json")) return load((dir / "tokenizer.json").string());
   const auto vocab = dir / "vocab.txt";
   if (!std::filesystem::is_regular_file(vocab)) {
-    throw CheckpointError(model_dir + ": no tokenizer.json or vocab.txt");
+    if (std::filesystem::is_regular_file(dir / "vocab.json") && std::filesystem::is_regular_file(dir / "merges.txt")) {
+      const auto origin = (dir / "vocab.json").string();
+      return Tokenizer(std::make_unique<ByteLevelBpeModel>(
+          ByteLevelBpe::from_vocab_and_merges(util::read_file(dir / "vocab.json"), util::read_file(dir / "merges.txt"),
+                                              origin),
+          origin));
+    }
+    throw CheckpointError(model_dir + ": no tokenizer.json, vocab.txt, or vocab.json with merges.txt");
   }
   bool lowercase = true;
   const auto config_file = dir / "tokenizer_config.json";

@@ -1,6 +1,7 @@
 #pragma once
 /// A run's tokenizer: a SentencePiece model the toolkit trains, or a Hugging
-/// Face WordPiece tokenizer (tokenizer.json) that came with an imported model.
+/// Face tokenizer (tokenizer.json: BERT's WordPiece or GPT-2's byte-level BPE)
+/// that came with an imported model.
 /// Either way it is saved inside the run, and its ids put the toolkit's five
 /// special tokens at 0-4 (SpecialIds), so batches, masks and models agree.
 ///
@@ -45,6 +46,10 @@ class TokenizerModel {
   /// The id the tokenizer's own file gives toolkit id `id` (the identity for
   /// SentencePiece; WordPiece moves [PAD] [UNK] [CLS] [SEP] [MASK] to 0-4).
   virtual int original_id(int id) const { return id; }
+  /// How many ids the tokenizer's own file has: original_id(i) at or above
+  /// it are special tokens the toolkit added (GPT-2's BPE has no pad, unk,
+  /// eos or mask).
+  virtual int original_vocab_size() const { return vocab_size(); }
 };
 
 class Tokenizer {
@@ -58,8 +63,9 @@ class Tokenizer {
   static Tokenizer load(const std::string& path);
   /// The tokenizer saved inside a run directory (tokenizer.json or tokenizer.model).
   static Tokenizer load_from_run(const std::string& run_dir);
-  /// A WordPiece tokenizer from a Hugging Face model directory: tokenizer.json,
-  /// else vocab.txt (with tokenizer_config.json's do_lower_case).
+  /// The tokenizer of a Hugging Face model directory: tokenizer.json, else
+  /// vocab.txt (WordPiece, with tokenizer_config.json's do_lower_case), else
+  /// vocab.json + merges.txt (byte-level BPE).
   static Tokenizer load_hugging_face(const std::string& model_dir);
   static Tokenizer from_serialized(const std::string& model_proto, const std::string& origin);
 
@@ -87,6 +93,8 @@ class Tokenizer {
   const char* file_name() const { return model_->file_name(); }
   /// See TokenizerModel::original_id.
   int original_id(int id) const { return model_->original_id(id); }
+  /// See TokenizerModel::original_vocab_size.
+  int original_vocab_size() const { return model_->original_vocab_size(); }
   /// original_id of every toolkit id, in toolkit order (how import and export
   /// permute embedding rows).
   std::vector<std::int64_t> original_ids() const;
