@@ -1,7 +1,8 @@
 // Conformance with the Hugging Face libraries (fixtures from
 // tests/conformance/make_fixtures.py with pinned tokenizers / transformers):
-// WordPiece ids on every IMDB test review and on edge cases, and the imported
-// models' hidden states.
+// WordPiece and byte-level BPE ids on every IMDB test review and on edge
+// cases, the imported models' hidden states or logits, and exports that
+// transformers loads.
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -64,7 +65,7 @@ TEST(WordPieceTokenizer, VocabTxtGivesTheSameIdsAsTokenizerJson) {
 }
 
 TEST(WordPieceTokenizer, IdsEqualTheTokenizersLibraryOnEdgeCases) {
-  const auto fixture = fixtures_dir() / "edge_case_ids.json";
+  const auto fixture = fixtures_dir() / "minilm_edge_case_ids.json";
   ULMFIT_REQUIRE_FIXTURE(fixture);
   const auto tok = text::Tokenizer::load_hugging_face(minilm_dir().string());
   const auto cases = nlohmann::json::parse(util::read_file(fixture));
@@ -75,11 +76,9 @@ TEST(WordPieceTokenizer, IdsEqualTheTokenizersLibraryOnEdgeCases) {
   }
 }
 
-TEST(WordPieceTokenizer, IdsEqualTheTokenizersLibraryOnEveryImdbTestReview) {
-  const auto fixture = fixtures_dir() / "imdb_test_ids.tsv";
-  ULMFIT_REQUIRE_FIXTURE(fixture);
+/// Every IMDB test review through `tok`, against the ids in `fixture` (path, tab, ids).
+void expect_ids_on_every_imdb_test_review(const text::Tokenizer& tok, const fs::path& fixture) {
   const auto imdb = testing::data_dir() / "imdb" / "aclImdb";
-  const auto tok = text::Tokenizer::load_hugging_face(minilm_dir().string());
   std::vector<std::string> paths, texts;
   std::vector<std::vector<int>> expected;
   std::ifstream in(fixture);
@@ -100,6 +99,77 @@ TEST(WordPieceTokenizer, IdsEqualTheTokenizersLibraryOnEveryImdbTestReview) {
     }
   }
   EXPECT_EQ(differ, 0u);
+}
+
+TEST(WordPieceTokenizer, IdsEqualTheTokenizersLibraryOnEveryImdbTestReview) {
+  const auto fixture = fixtures_dir() / "minilm_test_ids.tsv";
+  ULMFIT_REQUIRE_FIXTURE(fixture);
+  expect_ids_on_every_imdb_test_review(text::Tokenizer::load_hugging_face(minilm_dir().string()), fixture);
+}
+
+TEST(ByteLevelBpeTokenizer, SpecialTokensTakeTheToolkitIdsAndTheMissingOnesAreAdded) {
+  ULMFIT_REQUIRE_FIXTURE(fixtures_dir() / "bpe" / "tokenizer.json");
+  const auto tok = text::Tokenizer::load_hugging_face((fixtures_dir() / "bpe").string());
+  EXPECT_EQ(tok.original_vocab_size(), 2000);
+  EXPECT_EQ(tok.vocab_size(), 2004);  // pad, unk, eos and mask are new
+  EXPECT_EQ(tok.piece(text::SpecialIds::kBos), "<|endoftext|>");
+  EXPECT_EQ(tok.piece(text::SpecialIds::kPad), "<pad>");
+  EXPECT_EQ(tok.piece(text::SpecialIds::kMask), "<mask>");
+  for (int special : {text::SpecialIds::kPad, text::SpecialIds::kUnk, text::SpecialIds::kEos, text::SpecialIds::kMask}) {
+    EXPECT_GE(tok.original_id(special), 2000) << special;
+  }
+  std::vector<int> seen(2004, 0);
+  for (int i = 0; i < tok.vocab_size(); ++i) ++seen[static_cast<std::size_t>(tok.original_id(i))];
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), 2004);
+  // Byte-level BPE loses nothing: decoding gives the text back, byte for byte.
+  const std::string text = "  Ça m'a plu: 10/10 😍 <|endoftext|>\tthe END\n";
+  auto ids = tok.encode(text);
+  EXPECT_NE(std::find(ids.begin(), ids.end(), text::SpecialIds::kBos), ids.end()) << "the special token in the text";
+  EXPECT_EQ(tok.decode(ids), "  Ça m'a plu: 10/10 😍 \tthe END\n");
+  ids.insert(ids.begin(), text::SpecialIds::kPad);
+  EXPECT_EQ(tok.decode(ids), "  Ça m'a plu: 10/10 😍 \tthe END\n") << "toolkit specials are not text";
+}
+
+TEST(ByteLevelBpeTokenizer, IdsEqualTheTokenizersLibraryOnEdgeCases) {
+  const auto fixture = fixtures_dir() / "bpe_edge_case_ids.json";
+  ULMFIT_REQUIRE_FIXTURE(fixture);
+  const auto tok = text::Tokenizer::load_hugging_face((fixtures_dir() / "bpe").string());
+  const auto cases = nlohmann::json::parse(util::read_file(fixture));
+  ASSERT_GE(cases.size(), 20u);
+  for (const auto& c : cases) {
+    const auto text = c["text"].get<std::string>();
+    const auto ids = tok.encode(text);
+    EXPECT_EQ(to_original(tok, ids), c["ids"].get<std::vector<int>>()) << "text: " << text;
+    EXPECT_EQ(tok.decode(ids), text);
+  }
+}
+
+TEST(ByteLevelBpeTokenizer, IdsEqualTheTokenizersLibraryOnEveryImdbTestReview) {
+  const auto fixture = fixtures_dir() / "bpe_test_ids.tsv";
+  ULMFIT_REQUIRE_FIXTURE(fixture);
+  expect_ids_on_every_imdb_test_review(text::Tokenizer::load_hugging_face((fixtures_dir() / "bpe").string()), fixture);
+}
+
+TEST(ByteLevelBpeTokenizer, RefusesTokenizersItDoesNotImplementByName) {
+  auto refuse = [](const std::string& json, const std::string& needle) {
+    testing::TempDir dir;
+    util::write_file_atomic(dir / "tokenizer.json", json);
+    try {
+      text::Tokenizer::load((dir / "tokenizer.json").string());
+      ADD_FAILURE() << "accepted: " << json;
+    } catch (const CheckpointError& e) {
+      EXPECT_THAT(std::string(e.what()), ::testing::AllOf(::testing::HasSubstr("tokenizer.json"), ::testing::HasSubstr(needle)));
+    }
+  };
+  refuse(R"({"model": {"type": "Unigram", "vocab": []}})", "model.type Unigram is not supported");
+  refuse(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Metaspace"}})",
+         "pre_tokenizer Metaspace");
+  refuse(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "dropout": 0.1},
+             "pre_tokenizer": {"type": "ByteLevel"}})", "model.dropout 0.1");
+  refuse(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 2}, "merges": []},
+             "pre_tokenizer": {"type": "ByteLevel"}})", "no token has id 1");
+  refuse(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": [["a", "c"]]},
+             "pre_tokenizer": {"type": "ByteLevel"}})", "merge \"a c\"");
 }
 
 /// Imports `hf_dir`, then compares the encoder's outputs on the fixture's
@@ -156,6 +226,99 @@ TEST(HuggingFaceImport, MaskedLmCheckpointKeepsItsHeadBiasAndPrefixedNames) {
   EXPECT_EQ(bias_diff.item<double>(), 0.0);
 }
 
+TEST(HuggingFaceImport, DistilBertHiddenStatesAndHeadBiasEqualTransformers) {
+  const auto fixture = fixtures_dir() / "tiny_distilbert_hidden.safetensors";
+  ULMFIT_REQUIRE_FIXTURE(fixture);
+  testing::TempDir dir;
+  torch::Tensor bias_diff;
+  EXPECT_LT(max_hidden_difference(fixtures_dir() / "tiny_distilbert", fixture, dir / "run", &bias_diff), 1e-4);
+  EXPECT_EQ(bias_diff.item<double>(), 0.0);
+  const auto cfg = pipeline::RunDir::open((dir / "run").string()).read_config();
+  EXPECT_EQ(cfg.model.type_vocab_size, 0);
+  EXPECT_EQ(cfg.model.norm, "post");
+}
+
+/// The imported GPT-2's logits on the fixture's batch against transformers',
+/// over the tokenizer file's vocabulary, at every real position.
+double max_gpt2_logit_difference(const fs::path& hf_dir, const fs::path& fixture, const fs::path& run_dir) {
+  interop::import_hugging_face({hf_dir.string(), run_dir.string(), false});
+  auto run = pipeline::RunDir::open(run_dir.string());
+  const auto tok = text::Tokenizer::load_from_run(run_dir.string());
+  auto model = nn::make_language_model(run.read_config().model, tok.vocab_size());
+  run.load_weights(*model, "model.pt");
+  model->eval();
+  const auto f = io::read_safetensors(fixture.string());
+  std::vector<std::int64_t> from_original(static_cast<std::size_t>(tok.vocab_size()));
+  for (int i = 0; i < tok.vocab_size(); ++i) from_original[static_cast<std::size_t>(tok.original_id(i))] = i;
+  const auto toolkit_ids = torch::tensor(from_original);
+  const auto mask = f.at("attention_mask").to(torch::kBool);
+  // Padding is the toolkit's pad id, which the model masks out.
+  const auto tokens = toolkit_ids.index({f.at("input_ids")}).masked_fill(mask.logical_not(), text::SpecialIds::kPad);
+  torch::NoGradGuard no_grad;
+  nn::RecurrentState state;
+  const auto logits = model->forward(tokens, state).logits;
+  const auto file_columns = logits.index_select(-1, toolkit_ids.slice(0, 0, tok.original_vocab_size()));
+  return (file_columns - f.at("logits")).abs().amax(-1).masked_select(mask).max().item<double>();
+}
+
+TEST(HuggingFaceImport, Gpt2LogitsEqualTransformersOnARightPaddedBatch) {
+  const auto fixture = fixtures_dir() / "tiny_gpt2_logits.safetensors";
+  ULMFIT_REQUIRE_FIXTURE(fixture);
+  testing::TempDir dir;
+  const double diff = max_gpt2_logit_difference(fixtures_dir() / "tiny_gpt2", fixture, dir / "run");
+  std::cout << "GPT-2: max abs logit difference from transformers " << diff << "\n";
+  EXPECT_LT(diff, 1e-4);
+  const auto cfg = pipeline::RunDir::open((dir / "run").string()).read_config();
+  EXPECT_EQ(cfg.model.backbone, "transformer");
+  EXPECT_EQ(cfg.model.norm, "pre");
+  EXPECT_EQ(cfg.model.activation, "gelu_tanh");
+}
+
+/// Import, export, and import again: the export holds the checkpoint's
+/// tensors bit for bit, and the two imports have bit-identical weights.
+void expect_round_trip(const fs::path& hf_dir, const std::string& prefix, std::size_t tensors) {
+  testing::TempDir dir;
+  interop::import_hugging_face({hf_dir.string(), (dir / "a").string(), false});
+  EXPECT_EQ(interop::export_hugging_face({(dir / "a").string(), (dir / "hf").string(), false}), tensors);
+  const auto original = io::read_safetensors((hf_dir / "model.safetensors").string());
+  const auto exported = io::read_safetensors((dir / "hf" / "model.safetensors").string());
+  for (const auto& [name, t] : exported) {
+    const auto it = original.count(name) ? original.find(name) : original.find(prefix + name);
+    ASSERT_NE(it, original.end()) << name;
+    EXPECT_TRUE(torch::equal(it->second, t)) << name;
+  }
+  interop::import_hugging_face({(dir / "hf").string(), (dir / "b").string(), false});
+  const auto a = pipeline::RunDir::open((dir / "a").string()), b = pipeline::RunDir::open((dir / "b").string());
+  const auto vocab = text::Tokenizer::load_from_run((dir / "a").string()).vocab_size();
+  auto ma = nn::make_language_model(a.read_config().model, vocab);
+  auto mb = nn::make_language_model(b.read_config().model, vocab);
+  a.load_weights(*ma, "model.pt");
+  b.load_weights(*mb, "model.pt");
+  const auto pb = mb->named_parameters();
+  for (const auto& p : ma->named_parameters()) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+  EXPECT_EQ(util::read_file(dir / "a" / "tokenizer.json"), util::read_file(dir / "b" / "tokenizer.json"));
+}
+
+TEST(HuggingFaceExport, DistilBertAndGpt2RoundTripBitForBit) {
+  ULMFIT_REQUIRE_FIXTURE(fixtures_dir() / "tiny_gpt2" / "model.safetensors");
+  ULMFIT_REQUIRE_FIXTURE(fixtures_dir() / "tiny_distilbert" / "model.safetensors");
+  expect_round_trip(fixtures_dir() / "tiny_distilbert", "distilbert.", 4u + 2u * 16u + 1u);
+  expect_round_trip(fixtures_dir() / "tiny_gpt2", "transformer.", 2u + 2u * 12u + 2u);
+}
+
+TEST(HuggingFaceExport, Gpt2ExportCarriesVocabJsonAndMergesGivingTheSameIds) {
+  ULMFIT_REQUIRE_FIXTURE(fixtures_dir() / "tiny_gpt2" / "model.safetensors");
+  testing::TempDir dir;
+  interop::import_hugging_face({(fixtures_dir() / "tiny_gpt2").string(), (dir / "run").string(), false});
+  interop::export_hugging_face({(dir / "run").string(), (dir / "hf").string(), false});
+  fs::remove(dir / "hf" / "tokenizer.json");
+  const auto from_files = text::Tokenizer::load_hugging_face((dir / "hf").string());
+  const auto original = text::Tokenizer::load_hugging_face((fixtures_dir() / "tiny_gpt2").string());
+  for (const std::string text : {"Hello world, it's 10/10!", " <|endoftext|> déjà vu 映画\n\n  x", ""}) {
+    EXPECT_EQ(to_original(from_files, from_files.encode(text)), to_original(original, original.encode(text))) << text;
+  }
+}
+
 TEST(HuggingFaceExport, ExportThenImportGivesBitIdenticalWeights) {
   const auto tiny = fixtures_dir() / "tiny_bert";
   ULMFIT_REQUIRE_FIXTURE(tiny / "model.safetensors");
@@ -184,22 +347,32 @@ TEST(HuggingFaceExport, ExportThenImportGivesBitIdenticalWeights) {
   EXPECT_EQ(util::read_file(dir / "a" / "tokenizer.json"), util::read_file(dir / "b" / "tokenizer.json"));
 }
 
-TEST(HuggingFaceExport, TransformersLoadsTheExportWithTheSameHiddenStates) {
-  const auto fixture = fixtures_dir() / "minilm_hidden.safetensors";
+/// Exports an import of `hf_dir`, then has the pinned transformers load it
+/// and compare its outputs with `fixture` (tests/conformance/check_export.py).
+void expect_transformers_loads_export(const fs::path& hf_dir, const fs::path& fixture) {
   ULMFIT_REQUIRE_FIXTURE(fixture);
   ULMFIT_REQUIRE_FIXTURE(fixtures_dir() / "python-path");
   std::string python = util::read_file(fixtures_dir() / "python-path");
   python.erase(python.find_last_not_of(" \n") + 1);
   testing::TempDir dir;
-  interop::import_hugging_face({minilm_dir().string(), (dir / "run").string(), false});
+  interop::import_hugging_face({hf_dir.string(), (dir / "run").string(), false});
   interop::export_hugging_face({(dir / "run").string(), (dir / "hf").string(), false});
   const std::string cmd = python + " " + ULMFIT_SOURCE_DIR + "/tests/conformance/check_export.py " +
-                          (dir / "hf").string() + " " + fixture.string() + " " + minilm_dir().string() + " > " +
+                          (dir / "hf").string() + " " + fixture.string() + " " + hf_dir.string() + " > " +
                           (dir / "check.txt").string() + " 2>&1";
   const int status = std::system(cmd.c_str());
   const auto report = util::read_file(dir / "check.txt");
   EXPECT_EQ(status, 0) << report;
   EXPECT_THAT(report, ::testing::HasSubstr("tokenizer agrees"));
+}
+
+TEST(HuggingFaceExport, TransformersLoadsTheExportWithTheSameHiddenStates) {
+  expect_transformers_loads_export(minilm_dir(), fixtures_dir() / "minilm_hidden.safetensors");
+}
+
+TEST(HuggingFaceExport, TransformersLoadsDistilBertAndGpt2ExportsWithTheSameOutputs) {
+  expect_transformers_loads_export(fixtures_dir() / "tiny_distilbert", fixtures_dir() / "tiny_distilbert_hidden.safetensors");
+  expect_transformers_loads_export(fixtures_dir() / "tiny_gpt2", fixtures_dir() / "tiny_gpt2_logits.safetensors");
 }
 
 TEST(HuggingFaceImport, ConfigOptionsTheToolkitLacksAreRefusedByName) {
@@ -214,6 +387,10 @@ TEST(HuggingFaceImport, ConfigOptionsTheToolkitLacksAreRefusedByName) {
   const std::string base = R"("hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
                               "max_position_embeddings": 128, "intermediate_size": 96)";
   refuse("{\"model_type\": \"t5\", " + base + "}", "model_type t5");
+  refuse(R"({"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 128,
+             "scale_attn_by_inverse_layer_idx": true})", "scale_attn_by_inverse_layer_idx true");
+  refuse(R"({"model_type": "distilbert", "dim": 64, "n_layers": 2, "n_heads": 4, "hidden_dim": 96,
+             "max_position_embeddings": 128, "activation": "relu"})", "activation relu");
   refuse("{\"model_type\": \"bert\", \"position_embedding_type\": \"relative_key\", " + base + "}",
          "position_embedding_type \"relative_key\"");
   refuse("{\"model_type\": \"bert\", \"hidden_act\": \"relu6\", " + base + "}", "hidden_act relu6");

@@ -1,5 +1,6 @@
 #pragma once
-/// Hugging Face model directories -> run directories. An imported model is an
+/// Hugging Face model directories (bert and BERT-shaped models such as MiniLM,
+/// distilbert, gpt2) -> run directories, and back. An imported model is an
 /// ordinary `lm` run (config.yaml, meta.yaml, tokenizer.json, model.pt), so
 /// adapt, finetune, evaluate, generate, lr-find and --resume take it as they
 /// take the toolkit's own runs.
@@ -28,18 +29,6 @@ struct ImportResult {
   std::vector<std::string> unused;       // checkpoint tensors with no place here (BERT's pooler, say)
 };
 
-/// One encoder tensor in both namings: the toolkit's (inside the backbone)
-/// and the Hugging Face checkpoint's (without a "bert." prefix); three names
-/// are stacked along dim 0 (query, key, value into one projection).
-struct TensorName {
-  std::string toolkit;
-  std::vector<std::string> hugging_face;
-};
-/// Every tensor of a BERT encoder with `layers` blocks.
-std::vector<TensorName> bert_tensor_names(int64_t layers);
-/// Where BertForMaskedLM keeps its output bias (the toolkit's decoder_bias).
-constexpr const char* kMaskedLmBias = "cls.predictions.bias";
-
 /// The model section of a run's config for a Hugging Face config.json.
 /// CheckpointError naming the file and the field for a model_type or option
 /// the toolkit does not support (relative positions, say).
@@ -56,11 +45,12 @@ struct ExportOptions {
   bool overwrite = false;  // replace a non-empty `out`
 };
 
-/// Writes a run's encoder (and an LM run's output bias) as a Hugging Face
-/// BertModel directory: config.json, model.safetensors, tokenizer.json,
-/// vocab.txt, tokenizer_config.json. CheckpointError when the run's model has
-/// no Hugging Face layout (the toolkit's own pre-LN backbones, a SentencePiece
-/// tokenizer). Returns the tensors written.
+/// Writes a run's encoder (and an LM run's output bias, where the layout has
+/// one) as a Hugging Face directory in the layout its model section has
+/// (BertModel, DistilBertModel, GPT2LMHeadModel): config.json,
+/// model.safetensors, tokenizer.json and the tokenizer's older files,
+/// tokenizer_config.json. CheckpointError when the run's model has no Hugging
+/// Face layout (AWD-LSTM, a SentencePiece tokenizer). Returns the tensors written.
 std::size_t export_hugging_face(const ExportOptions& options);
 
 }  // namespace ulmfit::interop
