@@ -1,8 +1,9 @@
 """Loads a directory that `ulmfit export` wrote with the pinned transformers
-library and compares its last hidden states on a fixture batch (from
-make_fixtures.py) with the fixture's, and its tokenizer with the original's.
-Prints the largest absolute difference at real positions; exits 1 when it is
-1e-4 or more, or the tokenizers disagree.
+library and compares its outputs on a fixture batch (from make_fixtures.py)
+with the fixture's: the last hidden states (AutoModel) or, when the fixture
+holds logits, the language model's logits (AutoModelForCausalLM); and its
+tokenizer with the original's. Prints the largest absolute difference at real
+positions; exits 1 when it is 1e-4 or more, or the tokenizers disagree.
 
     python check_export.py EXPORTED_DIR FIXTURE.safetensors ORIGINAL_DIR
 """
@@ -10,21 +11,24 @@ import sys
 
 import torch
 from safetensors.torch import load_file
-from transformers import AutoTokenizer, BertModel
+from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
 
 def main():
     exported, fixture, original = sys.argv[1], sys.argv[2], sys.argv[3]
     f = load_file(fixture)
-    model = BertModel.from_pretrained(exported, attn_implementation="eager").eval()
+    causal = "logits" in f
+    loader = AutoModelForCausalLM if causal else AutoModel
+    model = loader.from_pretrained(exported, attn_implementation="eager").eval()
     with torch.no_grad():
-        hidden = model(input_ids=f["input_ids"], attention_mask=f["attention_mask"]).last_hidden_state
+        out = model(input_ids=f["input_ids"], attention_mask=f["attention_mask"])
+    got, expected = (out.logits, f["logits"]) if causal else (out.last_hidden_state, f["last_hidden_state"])
     mask = f["attention_mask"].bool()
-    diff = (hidden - f["last_hidden_state"]).abs().amax(-1)[mask].max().item()
-    texts = ["An exported tokenizer: Café, 10/10!", "[CLS] déjà vu [SEP] 映画", ""]
+    diff = (got - expected).abs().amax(-1)[mask].max().item()
+    texts = ["An exported tokenizer: Café, 10/10!", "[CLS] déjà vu [SEP] 映画", " two  spaces\n", ""]
     ours, theirs = AutoTokenizer.from_pretrained(exported), AutoTokenizer.from_pretrained(original)
     same = all(ours(t)["input_ids"] == theirs(t)["input_ids"] for t in texts)
-    print(f"max abs difference {diff:.3g}; tokenizer {'agrees' if same else 'DIFFERS'}")
+    print(f"{type(model).__name__}: max abs difference {diff:.3g}; tokenizer {'agrees' if same else 'DIFFERS'}")
     sys.exit(0 if diff < 1e-4 and same else 1)
 
 
