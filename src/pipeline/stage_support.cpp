@@ -205,6 +205,7 @@ StartPoint start_point(const config::Config& given, const std::string& from, con
   config::Config cfg = given;
   cfg.model = inherit_architecture(given, parent.read_config(), from);
   auto tokenizer = text::Tokenizer::load_from_run(parent.path());
+  if (std::string(tokenizer.file_name()) == "tokenizer.json") apply_pretrained_finetune_recipe(cfg);
   return {std::move(cfg), std::move(parent), std::move(tokenizer)};
 }
 

@@ -76,7 +76,13 @@ OutputClaim claim_output(const StageOptions& options, const std::string& stage);
 /// run and removes stale temporary files.
 RunDir open_output(const OutputClaim& claim);
 
+/// The fine-tuning recipe for a pretrained Transformer (an imported Hugging
+/// Face model), for every train / dropout key `cfg` does not set itself.
+void apply_pretrained_finetune_recipe(config::Config& cfg);
+
 /// `resumed`, when given, is the run being resumed: its own tokenizer is kept.
+/// A parent with a Hugging Face tokenizer (an imported model) gets
+/// apply_pretrained_finetune_recipe().
 StartPoint start_point(const config::Config& given, const std::string& from, const std::string& purpose,
                        const util::RuntimeInfo& runtime, const OutputClaim* resumed = nullptr);
 
