@@ -22,7 +22,7 @@ namespace {
 /// The run's Hugging Face model_type; CheckpointError when it has none.
 std::string require_hugging_face_layout(const config::Config& cfg, const text::Tokenizer& tok, const std::string& run) {
   const auto& m = cfg.model;
-  const auto type = hugging_face_type(m);
+  const auto type = nn::hugging_face_layout(m);
   if (type.empty()) {
     throw CheckpointError(run + ": model.backbone " + m.backbone + " with norm " + m.norm +
                           " has no Hugging Face layout; export writes runs that started from `ulmfit import` "
@@ -81,12 +81,22 @@ std::size_t export_hugging_face(const ExportOptions& options) {
   const std::int64_t vocab = tok.vocab_size();
   nn::Backbone encoder;
   torch::Tensor decoder_bias;
+  nn::PoolingClassifier head{nullptr};  // a classifier with Hugging Face's head
+  const auto& labels = run.meta().labels;
   if (run.meta().task == "lm") {
     auto lm = nn::make_language_model(cfg.model, vocab);
     run.load_weights(*lm, "model.pt");
     encoder = lm->encoder;
     decoder_bias = lm->decoder_bias;
+  } else if (cfg.model.pooling == "hugging_face") {
+    auto clf = nn::make_classifier(cfg.model, cfg.train, vocab, static_cast<std::int64_t>(labels.size()));
+    run.load_weights(*clf, "model.pt");
+    encoder = clf->encoder;
+    head = clf->head;
   } else {
+    log::info(options.model + ": its ULMFiT head (model.pooling " + cfg.model.pooling +
+              ") has no Hugging Face counterpart; exporting the fine-tuned encoder (model.pooling: hugging_face "
+              "trains a head that exports)");
     encoder = nn::make_backbone(cfg.model, vocab);
     run.load_encoder_weights(*encoder, "model.pt");
   }
@@ -111,13 +121,22 @@ std::size_t export_hugging_face(const ExportOptions& options) {
   };
 
   const auto layout = layout_for(type, cfg.model.layers);
+  // A *ForSequenceClassification checkpoint names the encoder with its prefix.
+  const std::string prefix = head ? layout.prefix : "";
   io::TensorMap out;
   for (const auto& entry : layout.tensors) {
     auto t = ours.at(entry.toolkit);
     if (entry.toolkit == "token_embedding.weight") t = to_original_rows(t);
     if (entry.transposed) t = t.t();
     const auto parts = t.chunk(static_cast<int64_t>(entry.hugging_face.size()), 0);
-    for (std::size_t i = 0; i < entry.hugging_face.size(); ++i) out[entry.hugging_face[i]] = parts[i].contiguous();
+    for (std::size_t i = 0; i < entry.hugging_face.size(); ++i) {
+      out[prefix + entry.hugging_face[i]] = parts[i].contiguous();
+    }
+  }
+  if (head) {
+    for (const auto& [ours_name, theirs] : layout.classifier_head) {
+      out[theirs] = head->named_parameters()[ours_name].detach().contiguous();
+    }
   }
   if (decoder_bias.defined()) {
     if (!layout.output_bias.empty()) {
@@ -133,9 +152,20 @@ std::size_t export_hugging_face(const ExportOptions& options) {
   const fs::path dir = pipeline::RunDir::create(options.out, options.overwrite).path();
   io::write_safetensors((dir / "model.safetensors").string(), out, {{"format", "pt"}});
   const int bos = tok.original_id(text::SpecialIds::kBos);
-  util::write_file_atomic(dir / "config.json", config_json_for(type, cfg.model, file_vocab,
-                                                               tok.original_id(text::SpecialIds::kPad), bos)
-                                                       .dump(2) + "\n");
+  auto config = config_json_for(type, cfg.model, file_vocab, tok.original_id(text::SpecialIds::kPad), bos);
+  if (head) {
+    config["architectures"] = {layout.classifier_architecture};
+    json id2label = json::object(), label2id = json::object();
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+      id2label[std::to_string(i)] = labels[i];
+      label2id[labels[i]] = i;
+    }
+    config["id2label"] = id2label;
+    config["label2id"] = label2id;
+    // GPT-2 finds each row's last token by its padding id.
+    if (type == "gpt2") config["pad_token_id"] = bos;
+  }
+  util::write_file_atomic(dir / "config.json", config.dump(2) + "\n");
   write_tokenizer_files(dir, type, tok, cfg.model.max_len);
   return out.size();
 }

@@ -193,9 +193,12 @@ Layout layout_for(const std::string& model_type, std::int64_t layers) {
     l.prefix = "bert.";
     l.tensors = bert_names(layers);
     l.output_bias = "cls.predictions.bias";
+    l.classifier_head = {{"linear0.weight", "bert.pooler.dense.weight"}, {"linear0.bias", "bert.pooler.dense.bias"},
+                         {"linear1.weight", "classifier.weight"}, {"linear1.bias", "classifier.bias"}};
+    l.classifier_architecture = "BertForSequenceClassification";
     l.known_unused = [](const std::string& name) {
       for (const char* p : {"embeddings.position_ids", "pooler.", "cls.predictions.transform.",
-                            "cls.predictions.decoder.", "cls.seq_relationship."}) {
+                            "cls.predictions.decoder.", "cls.seq_relationship.", "classifier."}) {
         if (starts_with(name, p)) return true;
       }
       return false;
@@ -204,16 +207,24 @@ Layout layout_for(const std::string& model_type, std::int64_t layers) {
     l.prefix = "distilbert.";
     l.tensors = distilbert_names(layers);
     l.output_bias = "vocab_projector.bias";
+    l.classifier_head = {{"linear0.weight", "pre_classifier.weight"}, {"linear0.bias", "pre_classifier.bias"},
+                         {"linear1.weight", "classifier.weight"}, {"linear1.bias", "classifier.bias"}};
+    l.classifier_architecture = "DistilBertForSequenceClassification";
     l.known_unused = [](const std::string& name) {
       return starts_with(name, "embeddings.position_ids") || starts_with(name, "vocab_transform.") ||
-             starts_with(name, "vocab_layer_norm.") || name == "vocab_projector.weight";
+             starts_with(name, "vocab_layer_norm.") || name == "vocab_projector.weight" ||
+             starts_with(name, "pre_classifier.") || starts_with(name, "classifier.");
     };
   } else if (model_type == "gpt2") {
     l.prefix = "transformer.";
     l.tensors = gpt2_names(layers);
+    l.classifier_head = {{"linear0.weight", "score.weight"}};
+    l.classifier_architecture = "GPT2ForSequenceClassification";
     l.known_unused = [](const std::string& name) {
-      // The tied LM head, and the causal-mask buffers older versions saved.
-      return name == "lm_head.weight" || ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias");
+      // The tied LM head, a classification head, and the causal-mask buffers
+      // older versions saved.
+      return name == "lm_head.weight" || name == "score.weight" || ends_with(name, ".attn.bias") ||
+             ends_with(name, ".attn.masked_bias");
     };
   } else {
     throw CheckpointError("no Hugging Face layout for model_type " + model_type);
@@ -245,12 +256,6 @@ config::ModelConfig model_config_from(const json& j, const std::string& origin) 
 
 std::int64_t config_vocab_size(const json& hf_config, const std::string& origin) {
   return int_field(hf_config, "vocab_size", origin);
-}
-
-std::string hugging_face_type(const config::ModelConfig& m) {
-  if (m.backbone == "bert" && m.norm == "post") return m.type_vocab_size > 0 ? "bert" : "distilbert";
-  if (m.backbone == "transformer" && m.norm == "pre" && m.type_vocab_size == 0) return "gpt2";
-  return "";
 }
 
 json config_json_for(const std::string& type, const config::ModelConfig& m, std::int64_t vocab, int pad_id,

@@ -31,6 +31,10 @@ struct Layout {
   /// Checkpoint tensors this architecture has but the toolkit's model does
   /// not use (BERT's pooler, GPT-2's attention-mask buffers).
   std::function<bool(const std::string&)> known_unused;
+  /// model.pooling: hugging_face's head: toolkit name (inside the head) ->
+  /// checkpoint name in `classifier_architecture`.
+  std::vector<std::pair<std::string, std::string>> classifier_head;
+  std::string classifier_architecture;
 };
 
 /// The layout of `model_type` with `layers` blocks (bert, distilbert, gpt2).
@@ -42,9 +46,6 @@ config::ModelConfig model_config_from(const nlohmann::json& hf_config, const std
 /// config.json's vocab_size.
 std::int64_t config_vocab_size(const nlohmann::json& hf_config, const std::string& origin);
 
-/// The Hugging Face model_type a run's model section has the layout of, or ""
-/// (the toolkit's own AWD-LSTM, say).
-std::string hugging_face_type(const config::ModelConfig& model);
 /// config.json for a run's model section in `model_type`'s layout.
 nlohmann::json config_json_for(const std::string& model_type, const config::ModelConfig& model,
                                std::int64_t vocab_size, int pad_id, int bos_id);

@@ -57,16 +57,44 @@ torch::Tensor masked_first_mean_pool(const torch::Tensor& outputs, const torch::
   return torch::cat({first, masked_mean(outputs, m)}, 1);
 }
 
+torch::Tensor masked_first_pool(const torch::Tensor& outputs, const torch::Tensor& mask) {
+  TORCH_CHECK(outputs.dim() == 3 && mask.dim() == 2, "pooling expects [B, T, F] and [B, T]");
+  const auto first_index = mask.to(torch::kLong).argmax(1);
+  return outputs.index({torch::arange(outputs.size(0), first_index.options()), first_index});
+}
+
+torch::Tensor masked_last_pool(const torch::Tensor& outputs, const torch::Tensor& mask) {
+  TORCH_CHECK(outputs.dim() == 3 && mask.dim() == 2, "pooling expects [B, T, F] and [B, T]");
+  const auto positions = torch::arange(mask.size(1), mask.options().dtype(torch::kLong));
+  const auto last_index = torch::where(mask.to(torch::kBool), positions, torch::full_like(positions, -1)).argmax(1);
+  return outputs.index({torch::arange(outputs.size(0), last_index.options()), last_index});
+}
+
+namespace {
+int64_t pooled_width(Pooling pooling, int64_t features) {
+  switch (pooling) {
+    case Pooling::kConcat:
+      return 3 * features;
+    case Pooling::kFirstMean:
+      return 2 * features;
+    default:
+      return features;
+  }
+}
+}  // namespace
+
 PoolingClassifierImpl::PoolingClassifierImpl(PoolingClassifierOptions opts) : options(std::move(opts)) {
   TORCH_CHECK(options.dropouts().size() == options.hidden().size() + 1,
               "PoolingClassifier: one dropout per linear layer");
-  int64_t in = (options.pooling() == Pooling::kConcat ? 3 : 2) * options.features();
+  int64_t in = pooled_width(options.pooling(), options.features());
   for (std::size_t i = 0; i <= options.hidden().size(); ++i) {
-    const int64_t out = i < options.hidden().size() ? options.hidden()[i] : options.classes();
+    const bool last = i == options.hidden().size();
+    const int64_t out = last ? options.classes() : options.hidden()[i];
     const std::string n = std::to_string(i);
-    norms.push_back(register_module("norm" + n, torch::nn::BatchNorm1d(in)));
+    if (options.batch_norm()) norms.push_back(register_module("norm" + n, torch::nn::BatchNorm1d(in)));
     dropouts.push_back(register_module("dropout" + n, torch::nn::Dropout(options.dropouts()[i])));
-    linears.push_back(register_module("linear" + n, torch::nn::Linear(in, out)));
+    linears.push_back(register_module(
+        "linear" + n, torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(!last || options.final_bias()))));
     in = out;
   }
 }
@@ -74,11 +102,25 @@ PoolingClassifierImpl::PoolingClassifierImpl(PoolingClassifierOptions opts) : op
 torch::Tensor PoolingClassifierImpl::forward(const torch::Tensor& outputs, const torch::Tensor& mask) {
   // Pool and classify in fp32: the head is tiny and BatchNorm wants the range.
   const auto features = outputs.to(torch::kFloat);
-  auto x = options.pooling() == Pooling::kConcat ? masked_concat_pool(features, mask)
-                                                 : masked_first_mean_pool(features, mask);
+  torch::Tensor x;
+  switch (options.pooling()) {
+    case Pooling::kConcat:
+      x = masked_concat_pool(features, mask);
+      break;
+    case Pooling::kFirstMean:
+      x = masked_first_mean_pool(features, mask);
+      break;
+    case Pooling::kFirst:
+      x = masked_first_pool(features, mask);
+      break;
+    case Pooling::kLast:
+      x = masked_last_pool(features, mask);
+      break;
+  }
   for (std::size_t i = 0; i < linears.size(); ++i) {
-    x = linears[i]->forward(dropouts[i]->forward(norms[i]->forward(x)));
-    if (i + 1 < linears.size()) x = torch::relu(x);
+    if (!norms.empty()) x = norms[i]->forward(x);
+    x = linears[i]->forward(dropouts[i]->forward(x));
+    if (i + 1 < linears.size()) x = options.tanh() ? torch::tanh(x) : torch::relu(x);
   }
   return x;
 }
@@ -91,7 +133,10 @@ SequenceClassifierImpl::SequenceClassifierImpl(Backbone backbone, SequenceClassi
       "head", PoolingClassifier(PoolingClassifierOptions(encoder->output_size(), options.classes())
                                     .hidden(options.hidden())
                                     .dropouts(options.dropouts())
-                                    .pooling(options.pooling())));
+                                    .pooling(options.pooling())
+                                    .batch_norm(options.batch_norm())
+                                    .tanh(options.tanh())
+                                    .final_bias(options.final_bias())));
 }
 
 std::pair<torch::Tensor, torch::Tensor> SequenceClassifierImpl::encode(const torch::Tensor& tokens,

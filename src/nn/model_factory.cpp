@@ -14,6 +14,10 @@ void check_architecture(const config::Config& cfg, bool language_model) {
     throw ConfigError(cfg.where("model.heads") + ": emb_size " + std::to_string(m.emb_size) +
                       " is not a multiple of " + std::to_string(m.heads) + " heads");
   }
+  if (!language_model && m.pooling == "hugging_face" && hugging_face_layout(m).empty()) {
+    throw ConfigError(cfg.where("model.pooling") + ": hugging_face needs a model with a Hugging Face layout (an "
+                      "imported bert, distilbert or gpt2), not a " + m.backbone + " with norm " + m.norm);
+  }
   if (language_model && cfg.train.bptt > m.max_len) {
     throw ConfigError(cfg.where("train.bptt") + ": " + std::to_string(cfg.train.bptt) +
                       "-token windows exceed model.max_len " + std::to_string(m.max_len) + " of a " + m.backbone +
@@ -53,19 +57,42 @@ LanguageModel make_language_model(const config::ModelConfig& model, int64_t voca
                        LanguageModelOptions().output_p(model.dropout.output * model.dropout.mult));
 }
 
+std::string hugging_face_layout(const config::ModelConfig& m) {
+  if (m.backbone == "bert" && m.norm == "post") return m.type_vocab_size > 0 ? "bert" : "distilbert";
+  if (m.backbone == "transformer" && m.norm == "pre" && m.type_vocab_size == 0) return "gpt2";
+  return "";
+}
+
 SequenceClassifier make_classifier(const config::ModelConfig& model, const config::TrainConfig& train,
                                    int64_t vocab_size, int64_t classes) {
-  // GPT style pools like AWD-LSTM ([last, max, mean]); BERT style reads its
-  // first token (<s>, in [CLS]'s place) and the mean.
-  return SequenceClassifier(make_backbone(model, vocab_size),
-                            SequenceClassifierOptions(classes)
-                                .bptt(train.bptt)
-                                .max_len(train.max_len)
-                                .hidden({50})
-                                .dropouts({model.dropout.output * model.dropout.mult, 0.1})
-                                .pooling(is_masked_lm(model) ? Pooling::kFirstMean : Pooling::kConcat)
-                                .chunk_long_documents(train.long_documents == "chunk")
-                                .pad_id(text::SpecialIds::kPad));
+  const double head_p = model.dropout.output * model.dropout.mult;
+  auto options = SequenceClassifierOptions(classes)
+                     .bptt(train.bptt)
+                     .max_len(train.max_len)
+                     .chunk_long_documents(train.long_documents == "chunk")
+                     .pad_id(text::SpecialIds::kPad);
+  if (model.pooling == "hugging_face") {
+    // The head transformers builds: BERT's pooler (dense + tanh on [CLS]),
+    // DistilBERT's pre-classifier (dense + ReLU on [CLS]), each then dropout
+    // and a linear layer; GPT-2's bias-free linear layer on the last token.
+    const auto layout = hugging_face_layout(model);
+    const int64_t width = model.emb_size;
+    if (layout == "bert" || layout == "distilbert") {
+      options.pooling(Pooling::kFirst).hidden({width}).dropouts({0.0, head_p}).batch_norm(false).tanh(layout == "bert");
+    } else if (layout == "gpt2") {
+      options.pooling(Pooling::kLast).hidden({}).dropouts({head_p}).batch_norm(false).final_bias(false);
+    } else {
+      throw ConfigError("model.pooling: hugging_face needs a model with a Hugging Face layout (an imported bert, "
+                        "distilbert or gpt2), not a " + model.backbone + " with norm " + model.norm);
+    }
+    return SequenceClassifier(make_backbone(model, vocab_size), options);
+  }
+  // ULMFiT's head: BatchNorm, dropout, linear, ReLU, ... GPT style pools like
+  // AWD-LSTM ([last, max, mean]); BERT style reads its first token (<s>, in
+  // [CLS]'s place) and the mean.
+  const bool first_mean = model.pooling == "first_mean" || (model.pooling == "auto" && is_masked_lm(model));
+  options.hidden({50}).dropouts({head_p, 0.1}).pooling(first_mean ? Pooling::kFirstMean : Pooling::kConcat);
+  return SequenceClassifier(make_backbone(model, vocab_size), options);
 }
 
 }  // namespace ulmfit::nn

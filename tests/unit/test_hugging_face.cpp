@@ -349,21 +349,29 @@ TEST(HuggingFaceExport, ExportThenImportGivesBitIdenticalWeights) {
 
 /// Exports an import of `hf_dir`, then has the pinned transformers load it
 /// and compare its outputs with `fixture` (tests/conformance/check_export.py).
-void expect_transformers_loads_export(const fs::path& hf_dir, const fs::path& fixture) {
+/// Exports `run`, then has the pinned transformers load it and compare its
+/// outputs with `fixture`, and its tokenizer with `original_dir`'s.
+void expect_transformers_loads_run_export(const fs::path& run, const fs::path& fixture, const fs::path& original_dir) {
   ULMFIT_REQUIRE_FIXTURE(fixture);
   ULMFIT_REQUIRE_FIXTURE(fixtures_dir() / "python-path");
   std::string python = util::read_file(fixtures_dir() / "python-path");
   python.erase(python.find_last_not_of(" \n") + 1);
-  testing::TempDir dir;
-  interop::import_hugging_face({hf_dir.string(), (dir / "run").string(), false});
-  interop::export_hugging_face({(dir / "run").string(), (dir / "hf").string(), false});
+  const auto dir = run.parent_path();  // the caller's temporary folder
+  interop::export_hugging_face({run.string(), (dir / "hf").string(), false});
   const std::string cmd = python + " " + ULMFIT_SOURCE_DIR + "/tests/conformance/check_export.py " +
-                          (dir / "hf").string() + " " + fixture.string() + " " + hf_dir.string() + " > " +
+                          (dir / "hf").string() + " " + fixture.string() + " " + original_dir.string() + " > " +
                           (dir / "check.txt").string() + " 2>&1";
   const int status = std::system(cmd.c_str());
   const auto report = util::read_file(dir / "check.txt");
   EXPECT_EQ(status, 0) << report;
   EXPECT_THAT(report, ::testing::HasSubstr("tokenizer agrees"));
+  std::cout << report.substr(report.rfind("\n", report.size() - 2) + 1);  // its verdict line
+}
+
+void expect_transformers_loads_export(const fs::path& hf_dir, const fs::path& fixture) {
+  testing::TempDir dir;
+  interop::import_hugging_face({hf_dir.string(), (dir / "run").string(), false});
+  expect_transformers_loads_run_export(dir / "run", fixture, hf_dir);
 }
 
 TEST(HuggingFaceExport, TransformersLoadsTheExportWithTheSameHiddenStates) {
@@ -373,6 +381,95 @@ TEST(HuggingFaceExport, TransformersLoadsTheExportWithTheSameHiddenStates) {
 TEST(HuggingFaceExport, TransformersLoadsDistilBertAndGpt2ExportsWithTheSameOutputs) {
   expect_transformers_loads_export(fixtures_dir() / "tiny_distilbert", fixtures_dir() / "tiny_distilbert_hidden.safetensors");
   expect_transformers_loads_export(fixtures_dir() / "tiny_gpt2", fixtures_dir() / "tiny_gpt2_logits.safetensors");
+}
+
+/// A classifier with model.pooling: hugging_face on an import of `hf_dir`
+/// (its head as initialised), exported; transformers' *ForSequenceClassification
+/// must give the same class logits on a right-padded batch.
+void expect_classifier_head_export(const fs::path& hf_dir) {
+  testing::TempDir dir;
+  interop::import_hugging_face({hf_dir.string(), (dir / "lm").string(), false});
+  const auto lm = pipeline::RunDir::open((dir / "lm").string());
+  auto cfg = lm.read_config();
+  cfg.model.pooling = "hugging_face";
+  const auto tok = text::Tokenizer::load_from_run((dir / "lm").string());
+  auto clf = nn::make_classifier(cfg.model, cfg.train, tok.vocab_size(), 2);
+  lm.load_encoder_weights(*clf->encoder, "model.pt");
+  clf->eval();
+  {
+    auto run = pipeline::RunDir::create((dir / "clf").string(), false);
+    run.write_config(cfg);
+    tok.save_into_run(run.path());
+    run.save_weights(*clf, "model.pt");
+    pipeline::RunMeta meta;
+    meta.stage = "finetune";
+    meta.task = "classifier";
+    meta.backbone = cfg.model.backbone;
+    meta.vocab_size = tok.vocab_size();
+    meta.labels = {"neg", "pos"};
+    run.write_meta(meta);
+  }
+  // <s> (the model's [CLS] or <|endoftext|>) and the text, padded at the end.
+  const std::vector<std::string> texts = {"A wonderful film, I loved it.", "Boring.", "It was fine, not great, not awful at all."};
+  std::vector<std::vector<int>> rows;
+  for (const auto& t : texts) {
+    rows.push_back({text::SpecialIds::kBos});
+    for (int id : tok.encode(t)) rows.back().push_back(id);
+  }
+  const int64_t width = static_cast<int64_t>(std::max_element(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.size() < b.size(); })->size());
+  auto tokens = torch::full({3, width}, text::SpecialIds::kPad, torch::kInt64);
+  auto original = torch::full({3, width}, cfg.model.backbone == "transformer" ? tok.original_id(text::SpecialIds::kBos)
+                                                                              : tok.original_id(text::SpecialIds::kPad), torch::kInt64);
+  auto mask = torch::zeros({3, width}, torch::kInt64);
+  for (int64_t r = 0; r < 3; ++r) {
+    for (int64_t i = 0; i < static_cast<int64_t>(rows[static_cast<std::size_t>(r)].size()); ++i) {
+      const int id = rows[static_cast<std::size_t>(r)][static_cast<std::size_t>(i)];
+      tokens[r][i] = id;
+      original[r][i] = tok.original_id(id);
+      mask[r][i] = 1;
+    }
+  }
+  torch::Tensor logits;
+  {
+    torch::NoGradGuard no_grad;
+    logits = clf->forward(tokens, mask.to(torch::kBool));
+  }
+  io::write_safetensors((dir / "fixture.safetensors").string(),
+                        {{"input_ids", original}, {"attention_mask", mask}, {"class_logits", logits.contiguous()}});
+  EXPECT_GT((logits.select(1, 0) - logits.select(1, 1)).abs().max().item<double>(), 0.0);
+  expect_transformers_loads_run_export(dir / "clf", dir / "fixture.safetensors", hf_dir);
+}
+
+TEST(HuggingFaceExport, ClassifierHeadsExportAsTheirSequenceClassificationModels) {
+  ULMFIT_REQUIRE_FIXTURE(fixtures_dir() / "tiny_bert" / "model.safetensors");
+  ULMFIT_REQUIRE_FIXTURE(fixtures_dir() / "tiny_distilbert" / "model.safetensors");
+  ULMFIT_REQUIRE_FIXTURE(fixtures_dir() / "tiny_gpt2" / "model.safetensors");
+  expect_classifier_head_export(fixtures_dir() / "tiny_bert");
+  expect_classifier_head_export(fixtures_dir() / "tiny_distilbert");
+  expect_classifier_head_export(fixtures_dir() / "tiny_gpt2");
+}
+
+TEST(HuggingFaceLayout, FollowsTheModelSectionAndGatesTheHuggingFaceHead) {
+  config::Config cfg;
+  cfg.model.backbone = "bert";
+  cfg.model.norm = "post";
+  cfg.model.type_vocab_size = 2;
+  EXPECT_EQ(nn::hugging_face_layout(cfg.model), "bert");
+  cfg.model.type_vocab_size = 0;
+  EXPECT_EQ(nn::hugging_face_layout(cfg.model), "distilbert");
+  cfg.model.backbone = "transformer";
+  cfg.model.norm = "pre";
+  EXPECT_EQ(nn::hugging_face_layout(cfg.model), "gpt2");
+  cfg.model.pooling = "hugging_face";
+  EXPECT_NO_THROW(nn::check_architecture(cfg, false));
+  cfg.model.backbone = "bert";  // the toolkit's own BERT is pre-LN: no Hugging Face layout
+  EXPECT_EQ(nn::hugging_face_layout(cfg.model), "");
+  try {
+    nn::check_architecture(cfg, false);
+    ADD_FAILURE() << "hugging_face pooling accepted without a layout";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(std::string(e.what()), ::testing::HasSubstr("model.pooling"));
+  }
 }
 
 TEST(HuggingFaceImport, ConfigOptionsTheToolkitLacksAreRefusedByName) {

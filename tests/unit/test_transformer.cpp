@@ -134,7 +134,9 @@ TEST(Transformer, ClassifierPoolsOverTheDocumentWhateverItsPadding) {
       const auto alone = clf->encoder->forward(long_doc.slice(1, 7 * c, std::min<int64_t>(20, 7 * c + 7)), fresh);
       EXPECT_TRUE(torch::allclose(chunked.slice(1, 7 * c, 7 * c + alone.size(1)), alone, 1e-5, 1e-6)) << "chunk " << c;
     }
-    if (causal) EXPECT_TRUE(torch::allclose(chunked.slice(1, 0, 7), truncated.slice(1, 0, 7), 1e-5, 1e-6));
+    if (causal) {
+      EXPECT_TRUE(torch::allclose(chunked.slice(1, 0, 7), truncated.slice(1, 0, 7), 1e-5, 1e-6));
+    }
   }
 }
 

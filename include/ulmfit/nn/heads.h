@@ -45,8 +45,12 @@ torch::Tensor masked_concat_pool(const torch::Tensor& outputs, const torch::Tens
 /// (BERT style: the first real token is <s>, which plays [CLS]).
 torch::Tensor masked_first_mean_pool(const torch::Tensor& outputs, const torch::Tensor& mask);
 
+/// The output at the first (last) position where mask is true: [batch, features].
+torch::Tensor masked_first_pool(const torch::Tensor& outputs, const torch::Tensor& mask);
+torch::Tensor masked_last_pool(const torch::Tensor& outputs, const torch::Tensor& mask);
+
 /// How a classifier pools a document's outputs into one vector.
-enum class Pooling { kConcat, kFirstMean };
+enum class Pooling { kConcat, kFirstMean, kFirst, kLast };
 
 struct PoolingClassifierOptions {
   PoolingClassifierOptions(int64_t features, int64_t classes) : features_(features), classes_(classes) {}
@@ -56,9 +60,15 @@ struct PoolingClassifierOptions {
   TORCH_ARG(std::vector<int64_t>, hidden) = std::vector<int64_t>{50};
   /// Dropout before each linear layer (one more than `hidden`).
   TORCH_ARG(std::vector<double>, dropouts) = (std::vector<double>{0.1, 0.1});
+  /// Off, with tanh and no final bias as needed, the head is a Hugging Face
+  /// *ForSequenceClassification's (BERT: first token, dense, tanh, dropout,
+  /// linear; GPT-2: last token, linear without bias).
+  TORCH_ARG(bool, batch_norm) = true;   // BatchNorm before each linear layer
+  TORCH_ARG(bool, tanh) = false;        // between linear layers: tanh, else ReLU
+  TORCH_ARG(bool, final_bias) = true;   // the last linear layer's bias
 };
 
-/// Pooling, then BatchNorm -> Dropout -> Linear blocks with ReLU between.
+/// Pooling, then [BatchNorm ->] Dropout -> Linear blocks with ReLU (or tanh) between.
 class PoolingClassifierImpl : public torch::nn::Module {
  public:
   explicit PoolingClassifierImpl(PoolingClassifierOptions options);
@@ -79,6 +89,9 @@ struct SequenceClassifierOptions {
   TORCH_ARG(std::vector<int64_t>, hidden) = std::vector<int64_t>{50};
   TORCH_ARG(std::vector<double>, dropouts) = (std::vector<double>{0.4, 0.1});
   TORCH_ARG(Pooling, pooling) = Pooling::kConcat;
+  TORCH_ARG(bool, batch_norm) = true;  // see PoolingClassifierOptions
+  TORCH_ARG(bool, tanh) = false;
+  TORCH_ARG(bool, final_bias) = true;
   /// Backbones without carried state (Transformers): false reads the first
   /// max_context() tokens of a document; true reads its first `max_len` tokens
   /// in independent max_context()-token chunks and pools over all of them.

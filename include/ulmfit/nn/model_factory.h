@@ -10,12 +10,18 @@
 namespace ulmfit::nn {
 
 /// Throws ConfigError naming the key when the model section cannot be built
-/// (emb_size not a multiple of heads) or, for a Transformer language model,
+/// (emb_size not a multiple of heads, a hugging_face pooling without a
+/// Hugging Face layout) or, for a Transformer language model,
 /// when train.bptt exceeds model.max_len. Stages call it before writing anything.
 void check_architecture(const config::Config& cfg, bool language_model);
 
 /// True for backbones trained with BERT's masked-LM objective.
 bool is_masked_lm(const config::ModelConfig& model);
+
+/// The Hugging Face model_type whose layout a model section has (bert,
+/// distilbert, gpt2), or "" (AWD-LSTM, say): what export writes and what
+/// model.pooling: hugging_face builds.
+std::string hugging_face_layout(const config::ModelConfig& model);
 
 /// The backbone named by model.backbone, with dropouts scaled by dropout.mult.
 Backbone make_backbone(const config::ModelConfig& model, int64_t vocab_size);
