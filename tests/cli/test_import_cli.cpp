@@ -10,6 +10,7 @@
 #include "../conformance_paths.h"
 #include "../test_helpers.h"
 #include "cli_runner.h"
+#include "ulmfit/config/loader.h"
 #include "ulmfit/io/safetensors.h"
 #include "ulmfit/util/files.h"
 
@@ -85,8 +86,50 @@ TEST_F(CliImport, ImportedBertAdaptsFinetunesEvaluatesAndPredicts) {
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json"}) {
     EXPECT_TRUE(fs::is_regular_file(dir_ / "hf" / f)) << f;
   }
+  EXPECT_EQ(nlohmann::json::parse(util::read_file(dir_ / "hf/config.json"))["architectures"][0], "BertModel")
+      << "ULMFiT's head has no Hugging Face counterpart: the encoder alone";
   const auto again = cli_run("export --model " + at("clf") + " --out " + at("hf"), dir_.path());
   EXPECT_EQ(again.code, 2) << "a non-empty --out needs --overwrite";
+
+  // With Hugging Face's head the classifier exports whole.
+  const auto hf_head = cli_run("finetune --config " + cfg("tiny-hf-classifier.yaml") + " --from " + at("adapted") +
+                                   " --out " + at("clf-hf") + " --set model.pooling=hugging_face --set train.epochs=1",
+                               dir_.path());
+  ASSERT_EQ(hf_head.code, 0) << hf_head.err;
+  ASSERT_EQ(cli_run("export --model " + at("clf-hf") + " --out " + at("hf-clf"), dir_.path()).code, 0);
+  const auto config = nlohmann::json::parse(util::read_file(dir_ / "hf-clf/config.json"));
+  EXPECT_EQ(config["architectures"][0], "BertForSequenceClassification");
+  EXPECT_EQ(config["id2label"]["1"], "pos");
+}
+
+TEST_F(CliImport, FinetuneFromAnImportNeedsOnlyTheDataAndKeepsWhatTheConfigSets) {
+  ASSERT_EQ(cli_run("import --from " + tiny_.string() + " --out " + at("bert"), dir_.path()).code, 0);
+  write_file(dir_ / "data-only.yaml",
+             "seed: 7\nthreads: 1\ndata:\n  train: {path: \"" + at("labelled.csv") + "\", format: csv}\n"
+             "  valid_split: 0.25\n");
+  const auto plain = cli_run("finetune --config " + at("data-only.yaml") + " --from " + at("bert") + " --out " + at("clf"), dir_.path());
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  EXPECT_THAT(plain.err, HasSubstr("the fine-tuning recipe sets what the config leaves out"));
+  const auto recipe = config::load_config((dir_ / "clf" / "config.yaml").string());
+  EXPECT_EQ(recipe.train.epochs, 4);
+  EXPECT_EQ(recipe.train.freeze_to, (std::vector<int>{1, 0}));
+  EXPECT_EQ(recipe.train.stage_lrs, (std::vector<double>{2e-3, 2e-4}));
+  EXPECT_EQ(recipe.train.long_documents, "chunk");
+  EXPECT_EQ(recipe.model.dropout.attention, 0.0);
+  EXPECT_EQ(recipe.train.batch_size, 16);
+
+  // What the user sets wins, and a plain LR or unfreeze keeps the recipe's
+  // stage LRs or unfreezing plan out.
+  const auto own = cli_run("finetune --config " + at("data-only.yaml") + " --from " + at("bert") + " --out " +
+                               at("own") + " --set train.lr=0.01 --set train.epochs=2 --set train.unfreeze=gradual",
+                           dir_.path());
+  ASSERT_EQ(own.code, 0) << own.err;
+  const auto mine = config::load_config((dir_ / "own" / "config.yaml").string());
+  EXPECT_EQ(mine.train.epochs, 2);
+  EXPECT_TRUE(mine.train.stage_lrs.empty());
+  EXPECT_TRUE(mine.train.freeze_to.empty());
+  EXPECT_EQ(mine.train.unfreeze, "gradual");
+  EXPECT_EQ(mine.train.batch_size, 16) << "keys the user left out still come from the recipe";
 }
 
 TEST_F(CliImport, ImportedGpt2AdaptsGeneratesFinetunesAndExports) {
