@@ -14,7 +14,7 @@ struct InferenceArgs {
   pipeline::DataSpec data;
   std::string input = "-", output = "-";
   bool json = false;
-  int batch_size = 64;
+  int batch_size = 0;
   std::string device = "auto", precision = "auto";
   int threads = 0;
   pipeline::GenerateOptions generate;
@@ -64,7 +64,9 @@ void add_inference_commands(CLI::App& app, const Runner& on_run) {
   predict->add_option("--output", args->output, "Output file, or - for stdout")->capture_default_str();
   predict->add_option("--format", args->data.format, "text (a document per line) | tsv | csv | jsonl");
   predict->add_option("--text-column", args->data.text_column, "Text column / field (default: the run's)");
-  predict->add_option("--batch-size", args->batch_size, "Documents per batch")->capture_default_str();
+  predict->add_option("--batch-size", args->batch_size,
+                      "Documents per batch; 0 = 16 for Transformer backbones, 64 for AWD-LSTM")
+      ->capture_default_str();
   add_runtime_options(predict, *args);
   predict->callback([args, on_run] {
     on_run([args] {
