@@ -177,6 +177,7 @@ config::ModelConfig gpt2_config(const json& j, const std::string& origin) {
                                                                  : 4 * m.emb_size;
   m.type_vocab_size = 0;
   m.norm = "pre";
+  m.output_bias = false;  // the LM head is the tied embedding alone
   m.norm_eps = number_field(j, "layer_norm_epsilon", 1e-5);
   m.activation = activation_from(j, "activation_function", "gelu_new", origin);
   set_dropout(m, number_field(j, "embd_pdrop", 0.1), number_field(j, "resid_pdrop", 0.1),

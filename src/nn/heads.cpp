@@ -7,6 +7,7 @@ LanguageModelImpl::LanguageModelImpl(Backbone backbone, LanguageModelOptions opt
   register_module("encoder", encoder);
   output_dropout = register_module("output_dropout", RNNDropout(options.output_p()));
   decoder_bias = register_parameter("decoder_bias", torch::zeros({encoder->embedding_weight().size(0)}));
+  if (!options.bias()) decoder_bias.set_requires_grad(false);
 }
 
 LanguageModelOutput LanguageModelImpl::forward(const torch::Tensor& tokens, RecurrentState& state) {
@@ -21,7 +22,7 @@ LanguageModelOutput LanguageModelImpl::forward(const torch::Tensor& tokens, Recu
 std::vector<ParameterGroup> LanguageModelImpl::layer_groups() {
   auto groups = encoder->block_groups();
   auto top = encoder->embedding_group();
-  top.push_back(decoder_bias);
+  if (options.bias()) top.push_back(decoder_bias);
   groups.push_back(top);
   return groups;
 }

@@ -54,7 +54,7 @@ Backbone make_backbone(const config::ModelConfig& model, int64_t vocab_size) {
 
 LanguageModel make_language_model(const config::ModelConfig& model, int64_t vocab_size) {
   return LanguageModel(make_backbone(model, vocab_size),
-                       LanguageModelOptions().output_p(model.dropout.output * model.dropout.mult));
+                       LanguageModelOptions().output_p(model.dropout.output * model.dropout.mult).bias(model.output_bias));
 }
 
 std::string hugging_face_layout(const config::ModelConfig& m) {

@@ -190,6 +190,7 @@ config::ModelConfig inherit_architecture(const config::Config& cfg, const config
     take("activation", model.activation, parent.model.activation);
     take("norm_eps", model.norm_eps, parent.model.norm_eps);
     take("type_vocab_size", model.type_vocab_size, parent.model.type_vocab_size);
+    take("output_bias", model.output_bias, parent.model.output_bias);
   }
   return model;
 }

@@ -150,6 +150,11 @@ TEST_F(CliImport, ImportedGpt2AdaptsGeneratesFinetunesAndExports) {
   const auto generated = cli_run("generate --model " + at("adapted") + " --prompt 'The film' --max-tokens 8", dir_.path());
   ASSERT_EQ(generated.code, 0) << generated.err;
   EXPECT_THAT(generated.out, HasSubstr("The film"));
+  // GPT-2's head has no bias, so adaptation trains none and the export keeps everything.
+  EXPECT_THAT(util::read_file(dir_ / "adapted/config.yaml"), HasSubstr("output_bias: false"));
+  const auto lm_export = cli_run("export --model " + at("adapted") + " --out " + at("hf-lm"), dir_.path());
+  ASSERT_EQ(lm_export.code, 0) << lm_export.err;
+  EXPECT_THAT(lm_export.err, ::testing::Not(HasSubstr("output bias")));
 
   // Reviews of mixed lengths: GPT-2's BPE gives labelled.csv's two sentences
   // different lengths, so length-bucketed batches would each hold one class,

@@ -129,6 +129,7 @@ struct ModelConfig {
   std::string activation = "gelu";    // transformer / bert: gelu (erf) | gelu_tanh (GPT-2)
   double norm_eps = 1e-5;             // transformer / bert: LayerNorm epsilon
   int type_vocab_size = 0;            // transformer / bert: token-type embeddings (BERT: 2); 0 = none
+  bool output_bias = true;            // the LM decoder's bias (GPT-2's tied head has none)
   std::string pooling = "auto";       // classifier head: auto | concat | first_mean | hugging_face
   DropoutConfig dropout;
 
@@ -152,6 +153,7 @@ struct ModelConfig {
     v.value("norm_eps", norm_eps, "transformer / bert: LayerNorm epsilon", positive());
     v.value("type_vocab_size", type_vocab_size, "transformer / bert: token-type embeddings (BERT: 2); 0 = none",
             at_least(0));
+    v.value("output_bias", output_bias, "language model: a trained bias on the tied decoder (false: none, as GPT-2)");
     v.value("pooling", pooling,
             "classifier head: auto (concat for awd_lstm / transformer, first_mean for bert) | concat ([last, max, "
             "mean], BatchNorm-ReLU head) | first_mean ([first, mean]) | hugging_face (an imported model's "

@@ -15,6 +15,9 @@ namespace ulmfit::nn {
 
 struct LanguageModelOptions {
   TORCH_ARG(double, output_p) = 0.1;
+  /// false: the decoder's bias stays zero and out of the layer groups (GPT-2's
+  /// head has none, so an export keeps what was trained).
+  TORCH_ARG(bool, bias) = true;
 };
 
 struct LanguageModelOutput {
