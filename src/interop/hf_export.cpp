@@ -134,9 +134,8 @@ std::size_t export_hugging_face(const ExportOptions& options) {
     }
   }
   if (head) {
-    for (const auto& [ours_name, theirs] : layout.classifier_head) {
-      out[theirs] = head->named_parameters()[ours_name].detach().contiguous();
-    }
+    const auto params = head->named_parameters();
+    for (const auto& [ours_name, theirs] : layout.classifier_head) out[theirs] = params[ours_name].detach().contiguous();
   }
   if (decoder_bias.defined()) {
     if (!layout.output_bias.empty()) {

@@ -38,26 +38,6 @@ torch::Tensor masked_mean(const torch::Tensor& outputs, const torch::Tensor& mas
 
 }  // namespace
 
-torch::Tensor masked_concat_pool(const torch::Tensor& outputs, const torch::Tensor& mask) {
-  TORCH_CHECK(outputs.dim() == 3 && mask.dim() == 2, "pooling expects [B, T, F] and [B, T]");
-  const auto m = mask.to(torch::kBool);
-  const auto positions = torch::arange(mask.size(1), mask.options().dtype(torch::kLong));
-  const auto last_index = torch::where(m, positions, torch::full_like(positions, -1)).argmax(1);
-  const auto rows = torch::arange(outputs.size(0), last_index.options());
-  const auto last = outputs.index({rows, last_index});
-  const auto max = outputs.masked_fill(~m.unsqueeze(-1), -std::numeric_limits<float>::infinity()).amax(1);
-  return torch::cat({last, max, masked_mean(outputs, m)}, 1);
-}
-
-torch::Tensor masked_first_mean_pool(const torch::Tensor& outputs, const torch::Tensor& mask) {
-  TORCH_CHECK(outputs.dim() == 3 && mask.dim() == 2, "pooling expects [B, T, F] and [B, T]");
-  const auto m = mask.to(torch::kBool);
-  const auto first_index = m.to(torch::kLong).argmax(1);  // the first true position
-  const auto rows = torch::arange(outputs.size(0), first_index.options());
-  const auto first = outputs.index({rows, first_index});
-  return torch::cat({first, masked_mean(outputs, m)}, 1);
-}
-
 torch::Tensor masked_first_pool(const torch::Tensor& outputs, const torch::Tensor& mask) {
   TORCH_CHECK(outputs.dim() == 3 && mask.dim() == 2, "pooling expects [B, T, F] and [B, T]");
   const auto first_index = mask.to(torch::kLong).argmax(1);
@@ -69,6 +49,18 @@ torch::Tensor masked_last_pool(const torch::Tensor& outputs, const torch::Tensor
   const auto positions = torch::arange(mask.size(1), mask.options().dtype(torch::kLong));
   const auto last_index = torch::where(mask.to(torch::kBool), positions, torch::full_like(positions, -1)).argmax(1);
   return outputs.index({torch::arange(outputs.size(0), last_index.options()), last_index});
+}
+
+torch::Tensor masked_concat_pool(const torch::Tensor& outputs, const torch::Tensor& mask) {
+  const auto m = mask.to(torch::kBool);
+  const auto last = masked_last_pool(outputs, m);  // checks the shapes
+  const auto max = outputs.masked_fill(~m.unsqueeze(-1), -std::numeric_limits<float>::infinity()).amax(1);
+  return torch::cat({last, max, masked_mean(outputs, m)}, 1);
+}
+
+torch::Tensor masked_first_mean_pool(const torch::Tensor& outputs, const torch::Tensor& mask) {
+  const auto m = mask.to(torch::kBool);
+  return torch::cat({masked_first_pool(outputs, m), masked_mean(outputs, m)}, 1);
 }
 
 namespace {
