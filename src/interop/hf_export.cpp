@@ -11,6 +11,7 @@
 #include "ulmfit/text/tokenizer.h"
 #include "ulmfit/util/error.h"
 #include "ulmfit/util/files.h"
+#include "ulmfit/util/json_fields.h"
 #include "ulmfit/util/log.h"
 
 namespace ulmfit::interop {
@@ -59,8 +60,9 @@ void write_tokenizer_files(const fs::path& dir, const std::string& type, const t
     for (int i = 0; i < tok.vocab_size(); ++i) by_original[static_cast<std::size_t>(tok.original_id(i))] = i;
     for (int id : by_original) vocab_txt += tok.piece(id) + "\n";
     util::write_file_atomic(dir / "vocab.txt", vocab_txt);
+    const auto& normalizer = json_fields::member(tj, "normalizer");
     const bool lower =
-        tj.contains("normalizer") && tj["normalizer"].is_object() && tj["normalizer"].value("lowercase", true);
+        normalizer.is_object() && json_fields::boolean(normalizer, "lowercase", true, "tokenizer.json", "normalizer");
     tokenizer_config = {{"tokenizer_class", type == "bert" ? "BertTokenizer" : "DistilBertTokenizer"},
                         {"do_lower_case", lower}, {"model_max_length", max_len}, {"unk_token", "[UNK]"},
                         {"sep_token", "[SEP]"}, {"pad_token", "[PAD]"}, {"cls_token", "[CLS]"},

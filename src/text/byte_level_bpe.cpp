@@ -8,10 +8,14 @@
 #include <nlohmann/json.hpp>
 
 #include "ulmfit/util/error.h"
+#include "ulmfit/util/json_fields.h"
 
 namespace ulmfit::text {
 namespace {
 using nlohmann::json;
+
+// The largest id read: far above GPT-2's 50,257, and id + 1 cannot overflow.
+constexpr std::int64_t kMaxId = 1 << 24;
 
 // GPT-2's pre-tokenisation (Radford et al. 2019, the released encoder.py),
 // which the tokenizers library's ByteLevel pre-tokeniser applies verbatim.
@@ -87,19 +91,21 @@ void ByteLevelBpe::add_merge(const std::string& left, const std::string& right, 
 }
 
 void ByteLevelBpe::finish(const std::string& origin) {
-  int size = 0;
-  for (const auto& [token, id] : ids_) size = std::max(size, id + 1);
-  pieces_.assign(static_cast<std::size_t>(size), std::string());
-  std::vector<bool> seen(static_cast<std::size_t>(size), false);
+  // Ids must be 0 .. n-1, each once, for n tokens: then every slot of an
+  // n-long table is filled, and an id too large or given twice leaves a gap.
+  const std::size_t n = ids_.size();
+  pieces_.assign(n, std::string());
+  std::vector<bool> seen(n, false);
   for (const auto& [token, id] : ids_) {
     if (id < 0) throw CheckpointError(origin + ": token " + token + " has a negative id");
+    if (static_cast<std::size_t>(id) >= n) continue;
     pieces_[static_cast<std::size_t>(id)] = token;
     seen[static_cast<std::size_t>(id)] = true;
   }
   const auto gap = std::find(seen.begin(), seen.end(), false);
   if (gap != seen.end()) {
     throw CheckpointError(origin + ": no token has id " + std::to_string(gap - seen.begin()) + " (ids must be 0 to " +
-                          std::to_string(size - 1) + ")");
+                          std::to_string(n) + " - 1, each once)");
   }
   byte_ids_.assign(256, -1);
   for (int b = 0; b < 256; ++b) byte_ids_[static_cast<std::size_t>(b)] = id_of(byte_chars_[static_cast<std::size_t>(b)]);
@@ -118,48 +124,52 @@ ByteLevelBpe ByteLevelBpe::from_tokenizer_json(const std::string& json_text, con
     throw CheckpointError(origin + ": no model object");
   }
   const auto& model = j["model"];
-  if (model.value("type", std::string()) != "BPE") {
-    throw CheckpointError(origin + ": model.type " + model.value("type", std::string("(missing)")) +
-                          " is not BPE");
-  }
+  const std::string type = json_fields::string(model, "type", "(missing)", origin, "model");
+  if (type != "BPE") throw CheckpointError(origin + ": model.type " + type + " is not BPE");
   auto refuse_set = [&](const char* key) {
-    if (model.contains(key) && !model[key].is_null() && !(model[key].is_string() && model[key].get<std::string>().empty())) {
-      throw CheckpointError(origin + ": model." + key + " " + model[key].dump() +
+    const auto& v = json_fields::member(model, key);
+    if (!v.is_null() && !(v.is_string() && v.get<std::string>().empty())) {
+      throw CheckpointError(origin + ": model." + key + " " + v.dump() +
                             " is not supported (GPT-2's byte-level BPE has none)");
     }
   };
   refuse_set("dropout");
   refuse_set("continuing_subword_prefix");
   refuse_set("end_of_word_suffix");
-  if (model.value("byte_fallback", false)) throw CheckpointError(origin + ": model.byte_fallback true is not supported");
-  if (j.contains("normalizer") && !j["normalizer"].is_null()) {
-    throw CheckpointError(origin + ": normalizer " + j["normalizer"].value("type", std::string("?")) +
-                          " is not supported with BPE (GPT-2 has none)");
+  if (json_fields::boolean(model, "byte_fallback", false, origin, "model")) {
+    throw CheckpointError(origin + ": model.byte_fallback true is not supported");
   }
-  const auto pre = j.value("pre_tokenizer", json());
-  if (!pre.is_object() || pre.value("type", std::string()) != "ByteLevel" || !pre.value("use_regex", true)) {
-    throw CheckpointError(origin + ": pre_tokenizer " + (pre.is_object() ? pre.value("type", std::string("?")) : "null") +
+  const auto& normalizer = json_fields::member(j, "normalizer");
+  if (!normalizer.is_null()) {
+    throw CheckpointError(origin + ": normalizer " + normalizer.dump() + " is not supported with BPE (GPT-2 has none)");
+  }
+  const auto& pre = json_fields::member(j, "pre_tokenizer");
+  const std::string pre_type = json_fields::string(pre, "type", pre.is_null() ? "null" : "?", origin, "pre_tokenizer");
+  if (pre_type != "ByteLevel" || !json_fields::boolean(pre, "use_regex", true, origin, "pre_tokenizer")) {
+    throw CheckpointError(origin + ": pre_tokenizer " + pre_type +
                           " is not supported with BPE (GPT-2's ByteLevel with its pattern is)");
   }
 
   ByteLevelBpe bpe;
-  bpe.add_prefix_space_ = pre.value("add_prefix_space", false);
-  bpe.ignore_merges_ = model.value("ignore_merges", false);
+  bpe.add_prefix_space_ = json_fields::boolean(pre, "add_prefix_space", false, origin, "pre_tokenizer");
+  bpe.ignore_merges_ = json_fields::boolean(model, "ignore_merges", false, origin, "model");
   bpe.json_ = json_text;
-  if (!model.contains("vocab") || !model["vocab"].is_object()) throw CheckpointError(origin + ": model.vocab is missing");
-  for (const auto& [token, id] : model["vocab"].items()) {
-    if (!id.is_number_integer()) throw CheckpointError(origin + ": model.vocab[" + token + "] is not an integer");
-    bpe.ids_[token] = id.get<int>();
+  const auto& vocab = json_fields::member(model, "vocab");
+  if (!vocab.is_object()) throw CheckpointError(origin + ": model.vocab is missing");
+  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+    const auto id = json_fields::count(vocab, it.key().c_str(), -1, kMaxId, origin, "model.vocab");
+    bpe.ids_[it.key()] = static_cast<int>(id);
   }
-  if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
-    for (const auto& t : j["added_tokens"]) {
-      if (!t.contains("content") || !t["content"].is_string() || !t.contains("id") || !t["id"].is_number_integer()) {
-        throw CheckpointError(origin + ": added_tokens entry without content and id");
-      }
-      const auto content = t["content"].get<std::string>();
+  const auto& added = json_fields::member(j, "added_tokens");
+  if (added.is_array()) {
+    for (const auto& t : added) {
+      const auto content = json_fields::string(t, "content", "", origin, "added_tokens[]");
+      const auto id = json_fields::count(t, "id", -1, kMaxId, origin, "added_tokens[]");
       if (content.empty()) continue;
-      bpe.ids_[content] = t["id"].get<int>();
-      bpe.added_.push_back({content, t["id"].get<int>(), t.value("special", false)});
+      if (id < 0) throw CheckpointError(origin + ": added_tokens entry " + t.dump() + " has no id");
+      const bool special = json_fields::boolean(t, "special", false, origin, "added_tokens[]");
+      bpe.ids_[content] = static_cast<int>(id);
+      bpe.added_.push_back({content, static_cast<int>(id), special});
     }
   }
   if (!model.contains("merges") || !model["merges"].is_array()) throw CheckpointError(origin + ": model.merges is missing");

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ulmfit/util/error.h"
+#include "ulmfit/util/json_fields.h"
 
 namespace ulmfit::text {
 namespace {
@@ -83,9 +84,6 @@ void append_utf8(utf8proc_int32_t c, std::string& out) {
   out.append(reinterpret_cast<const char*>(buf.data()), static_cast<std::size_t>(n));
 }
 
-bool get_bool(const json& obj, const char* key, bool fallback) {
-  return obj.contains(key) && obj[key].is_boolean() ? obj[key].get<bool>() : fallback;
-}
 
 }  // namespace
 
@@ -150,55 +148,59 @@ WordPiece WordPiece::from_tokenizer_json(const std::string& json_text, const std
     throw CheckpointError(origin + ": has no model object");
   }
   const auto& model = j["model"];
-  const std::string type = model.value("type", std::string());
+  const std::string type = json_fields::string(model, "type", "", origin, "model");
   if (type != "WordPiece") {
     throw CheckpointError(origin + ": model.type " + (type.empty() ? "(none)" : type) +
                           " is not supported here (this tokenizer reads WordPiece)");
   }
   WordPiece wp;
-  if (!model.contains("vocab") || !model["vocab"].is_object() || model["vocab"].empty()) {
+  const auto& vocab = json_fields::member(model, "vocab");
+  if (!vocab.is_object() || vocab.empty()) {
     throw CheckpointError(origin + ": model.vocab must be a non-empty object of token -> id");
   }
-  wp.pieces_.assign(model["vocab"].size(), std::string());
-  for (const auto& [token, id] : model["vocab"].items()) {
-    if (!id.is_number_integer() || id.get<std::int64_t>() < 0 ||
-        id.get<std::size_t>() >= wp.pieces_.size() || !wp.pieces_[id.get<std::size_t>()].empty()) {
+  wp.pieces_.assign(vocab.size(), std::string());
+  std::vector<bool> seen(vocab.size(), false);
+  for (const auto& [token, id] : vocab.items()) {
+    if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::uint64_t>() >= wp.pieces_.size() ||
+        seen[id.get<std::size_t>()]) {
       throw CheckpointError(origin + ": model.vocab." + token + ": ids must be 0..size-1, each once");
     }
+    seen[id.get<std::size_t>()] = true;
     wp.pieces_[id.get<std::size_t>()] = token;
   }
-  wp.unk_token_ = model.value("unk_token", std::string("[UNK]"));
-  wp.continuation_ = model.value("continuing_subword_prefix", std::string("##"));
-  wp.max_word_chars_ = model.value("max_input_chars_per_word", std::size_t{100});
+  wp.unk_token_ = json_fields::string(model, "unk_token", "[UNK]", origin, "model");
+  wp.continuation_ = json_fields::string(model, "continuing_subword_prefix", "##", origin, "model");
+  wp.max_word_chars_ =
+      static_cast<std::size_t>(json_fields::count(model, "max_input_chars_per_word", 100, 1 << 20, origin, "model"));
 
-  const auto& norm = j.contains("normalizer") ? j["normalizer"] : json();
+  const auto& norm = json_fields::member(j, "normalizer");
   if (!norm.is_null()) {
-    const std::string ntype = norm.value("type", std::string());
+    const std::string ntype = json_fields::string(norm, "type", "", origin, "normalizer");
     if (ntype != "BertNormalizer") {
       throw CheckpointError(origin + ": normalizer.type " + ntype + " is not supported (BertNormalizer is)");
     }
-    wp.normalizer_.clean_text = get_bool(norm, "clean_text", true);
-    wp.normalizer_.handle_chinese_chars = get_bool(norm, "handle_chinese_chars", true);
-    wp.normalizer_.lowercase = get_bool(norm, "lowercase", true);
-    wp.normalizer_.strip_accents = get_bool(norm, "strip_accents", wp.normalizer_.lowercase);
+    wp.normalizer_.clean_text = json_fields::boolean(norm, "clean_text", true, origin, "normalizer");
+    wp.normalizer_.handle_chinese_chars = json_fields::boolean(norm, "handle_chinese_chars", true, origin, "normalizer");
+    wp.normalizer_.lowercase = json_fields::boolean(norm, "lowercase", true, origin, "normalizer");
+    wp.normalizer_.strip_accents =
+        json_fields::boolean(norm, "strip_accents", wp.normalizer_.lowercase, origin, "normalizer");
   } else {
     wp.normalizer_ = {false, false, false, false};
   }
-  const auto& pre = j.contains("pre_tokenizer") ? j["pre_tokenizer"] : json();
-  const std::string ptype = pre.is_object() ? pre.value("type", std::string()) : std::string();
+  const auto& pre = json_fields::member(j, "pre_tokenizer");
+  const std::string ptype = json_fields::string(pre, "type", "", origin, "pre_tokenizer");
   if (ptype != "BertPreTokenizer") {
     throw CheckpointError(origin + ": pre_tokenizer.type " + (ptype.empty() ? "(none)" : ptype) +
                           " is not supported (BertPreTokenizer is)");
   }
-  if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
-    for (const auto& t : j["added_tokens"]) {
-      if (!t.is_object() || !t.contains("content") || !t.contains("id")) continue;
+  const auto& added = json_fields::member(j, "added_tokens");
+  if (added.is_array()) {
+    for (const auto& t : added) {
       // Tokens marked `normalized` would be matched after normalisation; BERT's are all raw.
-      if (get_bool(t, "normalized", false) || !t["content"].is_string() || t["content"].get<std::string>().empty() ||
-          !t["id"].is_number_integer()) {
-        continue;
-      }
-      wp.added_.push_back({t["content"].get<std::string>(), t["id"].get<int>()});
+      const auto content = json_fields::string(t, "content", "", origin, "added_tokens[]");
+      const auto id = json_fields::count(t, "id", -1, 1 << 24, origin, "added_tokens[]");
+      if (json_fields::boolean(t, "normalized", false, origin, "added_tokens[]") || content.empty() || id < 0) continue;
+      wp.added_.push_back({content, static_cast<int>(id)});
     }
   }
   wp.json_ = json_text;

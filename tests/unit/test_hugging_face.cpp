@@ -170,6 +170,17 @@ TEST(ByteLevelBpeTokenizer, RefusesTokenizersItDoesNotImplementByName) {
              "pre_tokenizer": {"type": "ByteLevel"}})", "no token has id 1");
   refuse(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": [["a", "c"]]},
              "pre_tokenizer": {"type": "ByteLevel"}})", "merge \"a c\"");
+  // Fields of the wrong type are named, not thrown as the JSON library's own errors.
+  refuse(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": true}})",
+         "pre_tokenizer.type must be a string, not true");
+  refuse(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1000000000}, "merges": []},
+             "pre_tokenizer": {"type": "ByteLevel"}})", "model.vocab.b must be an integer from 0 to");
+  refuse(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": "yes"},
+             "pre_tokenizer": {"type": "ByteLevel"}})", "model.byte_fallback must be true or false");
+  refuse(R"({"model": {"type": "WordPiece", "vocab": {"[UNK]": 0}, "unk_token": 5},
+             "pre_tokenizer": {"type": "BertPreTokenizer"}})", "model.unk_token must be a string, not 5");
+  refuse(R"({"model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}, "normalizer": 3,
+             "pre_tokenizer": {"type": "BertPreTokenizer"}})", "normalizer.type");
 }
 
 /// Imports `hf_dir`, then compares the encoder's outputs on the fixture's
