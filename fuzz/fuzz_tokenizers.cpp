@@ -101,7 +101,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check_ids(bpe, ids);
       // <|endoftext|> is special: decoding leaves it out, so compare without it.
       std::string expected = rest;
-      for (auto at = expected.find("<|endoftext|>"); at != std::string::npos; at = expected.find("<|endoftext|>")) {
+      // One left-to-right pass, as the tokenizer matches: "<|en<|endoftext|>doftext|>" decodes to "<|endoftext|>".
+      for (auto at = expected.find("<|endoftext|>"); at != std::string::npos; at = expected.find("<|endoftext|>", at)) {
         expected.erase(at, 13);
       }
       if (bpe.decode(ids) != expected) fail("byte-level BPE lost bytes in a round trip");
