@@ -1,5 +1,5 @@
 // libFuzzer target: arbitrary bytes as data in each reader format. The first
-// byte picks the format and the error policy; the rest is the file (for the
+// byte picks the format, the error policy, a limit and the quoting; the rest is the file (for the
 // folder format: split at the first NUL into one file under pos/ and one
 // under neg/).
 // Every rejection must be a DataError naming the file; anything else escaping,
@@ -57,6 +57,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   source.format = kFormats[data[0] % kFormatCount];
   source.on_error = (data[0] / kFormatCount) % 2 ? "skip" : "fail";
   source.limit = (data[0] / (2 * kFormatCount)) % 2 ? 3 : 0;
+  // tsv / csv: their default quoting, or the other one (plain csv, RFC 4180 tsv).
+  if ((data[0] / (4 * kFormatCount)) % 2) source.quoting = source.format == "csv" ? "none" : "rfc4180";
   if (source.format == "folder") {
     source.path = {write_folder(data + 1, size - 1)};
   } else {

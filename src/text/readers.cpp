@@ -187,10 +187,12 @@ void read_folder(const fs::path& root, const DataSource& source, DocumentSink& s
   }
 }
 
-/// RFC 4180 records: quoted fields may hold delimiters, doubled quotes and
-/// newlines. Calls fn(fields, first_line_of_record).
+/// Delimited records, one per line. With `rfc4180`, quoted fields may hold
+/// delimiters, doubled quotes and newlines; without it (TSV as IANA's
+/// text/tab-separated-values, GLUE and `cut` write it) a quote is text.
+/// Calls fn(fields, first_line_of_record).
 template <class Fn>
-void parse_delimited(const std::string& content, char delim, const std::string& file,
+void parse_delimited(const std::string& content, char delim, bool rfc4180, const std::string& file,
                      DocumentSink& sink, Fn fn) {
   std::vector<std::string> fields;
   std::string field;
@@ -211,7 +213,7 @@ void parse_delimited(const std::string& content, char delim, const std::string& 
   };
 
   while (i < n) {
-    if (content[i] == '"' && field.empty()) {
+    if (rfc4180 && content[i] == '"' && field.empty()) {
       // Quoted field.
       const long quote_line = line;
       ++i;
@@ -283,7 +285,8 @@ void read_delimited(const fs::path& file, const DataSource& source, char delim,
   std::size_t text_col = 0;
   std::optional<std::size_t> label_col;
   bool header_done = false;
-  parse_delimited(content, delim, name, sink, [&](std::vector<std::string>& row, long line) {
+  const bool rfc4180 = source.quoting == "rfc4180" || (source.quoting == "auto" && delim == ',');
+  parse_delimited(content, delim, rfc4180, name, sink, [&](std::vector<std::string>& row, long line) {
     if (!header_done) {
       for (std::size_t c = 0; c < row.size(); ++c) columns[row[c]] = c;
       width = row.size();

@@ -89,6 +89,32 @@ TEST(Readers, CsvFollowsRfc4180) {
   EXPECT_EQ(c.documents[1].label, 0);
 }
 
+TEST(Readers, TsvKeepsQuotesAsTextUnlessAskedForRfc4180) {
+  TempDir dir;
+  // As a TSV made from aclImdb reads: reviews that open and close with quotes,
+  // a lone quote, quotes around a word in the middle.
+  const std::vector<std::string> reviews = {"\"Masks\" is a moving film", "\"all of it\"",
+                                            "a 5'10\" actor, \"so-called\" drama", "\"", "ends with \"\""};
+  std::string tsv = "label\ttext\n";
+  for (const auto& r : reviews) tsv += "pos\t" + r + "\n";
+  const auto f = write_file(dir / "quotes.tsv", tsv);
+  const auto c = text::read_corpus(source(f, "tsv"));
+  EXPECT_EQ(texts(c), reviews);
+
+  // The explicit option reads RFC 4180 quoting in a TSV: a tab and doubled quotes inside quotes
+  const auto quoted = write_file(dir / "rfc.tsv", "label\ttext\npos\t\"a\tb \"\"c\"\"\"\nneg\t\"x\"\n");
+  auto rfc = source(quoted, "tsv");
+  rfc.quoting = "rfc4180";
+  // (documents then have their whitespace made single spaces, as every format's are)
+  EXPECT_EQ(texts(text::read_corpus(rfc)), (std::vector<std::string>{"a b \"c\"", "x"}));
+  // ... and that file read as plain TSV keeps every quote (a tab inside one splits the row: an error naming the line).
+  EXPECT_EQ(read_error(source(quoted, "tsv")), quoted.string() + ":2: expected 2 fields, found 3");
+  // CSV can have quoting switched off too.
+  auto plain_csv = source(write_file(dir / "p.csv", "text,label\n\"hi\" there,pos\n"), "csv");
+  plain_csv.quoting = "none";
+  EXPECT_EQ(texts(text::read_corpus(plain_csv)), (std::vector<std::string>{"\"hi\" there"}));
+}
+
 TEST(Readers, TsvAndJsonl) {
   TempDir dir;
   const auto tsv = write_file(dir / "d.tsv", "label\ttext\n1\tone doc\n0\tanother\n");

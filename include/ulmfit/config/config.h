@@ -42,6 +42,7 @@ struct DataSource {
   std::string format = "text";          // text | wikitext | folder | tsv | csv | jsonl
   std::string text_column = "text";     // tsv / csv
   std::string label_column = "label";   // tsv / csv; empty = unlabelled
+  std::string quoting = "auto";         // tsv / csv: auto | none | rfc4180
   std::string text_field = "text";      // jsonl
   std::string label_field = "label";    // jsonl; empty = unlabelled
   std::vector<std::string> folders;     // folder: sub-folders to read; empty = all
@@ -61,6 +62,10 @@ struct DataSource {
             one_of({"text", "wikitext", "folder", "tsv", "csv", "jsonl"}));
     v.value("text_column", text_column, "tsv/csv column holding the text");
     v.value("label_column", label_column, "tsv/csv column holding the label; empty = none");
+    v.value("quoting", quoting,
+            "tsv/csv: auto (tsv none, csv rfc4180) | none (a quote is text; no field holds a tab or newline) | "
+            "rfc4180 (\"quoted\" fields may hold delimiters, newlines and doubled quotes)",
+            one_of({"auto", "none", "rfc4180"}));
     v.value("text_field", text_field, "jsonl field holding the text");
     v.value("label_field", label_field, "jsonl field holding the label; empty = none");
     v.value("folders", folders, "folder format: sub-folders to read; empty = all");
