@@ -23,7 +23,7 @@ struct InferenceArgs {
 void add_runtime_options(CLI::App* sub, InferenceArgs& args) {
   sub->add_option("--device", args.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   sub->add_option("--precision", args.precision, "auto | fp32 | bf16 | fp16")->capture_default_str();
-  sub->add_option("--threads", args.threads, "CPU threads; 0 = every core")->capture_default_str();
+  sub->add_option("--threads", args.threads, "CPU threads; 0 = every core other processes are not using")->capture_default_str();
 }
 
 util::RuntimeInfo runtime_for(const InferenceArgs& args) {

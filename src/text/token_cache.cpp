@@ -131,16 +131,7 @@ void TokenizedCorpus::write(const std::string& path, std::uint64_t key) const {
   out.commit();
 }
 
-std::string default_cache_dir() {
-  if (const char* dir = std::getenv("ULMFIT_CACHE"); dir != nullptr && *dir) return dir;
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg) {
-    return (fs::path(xdg) / "ulmfit").string();
-  }
-  if (const char* home = std::getenv("HOME"); home != nullptr && *home) {
-    return (fs::path(home) / ".cache" / "ulmfit").string();
-  }
-  return (fs::temp_directory_path() / "ulmfit-cache").string();
-}
+std::string default_cache_dir() { return util::user_cache_dir().string(); }
 
 std::uint64_t token_cache_key(const config::DataSource& source, const Tokenizer& tokenizer,
                               const std::vector<std::string>& fixed_labels, std::uint64_t seed) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -68,7 +69,7 @@ void AtomicFileWriter::write(const void* data, std::size_t size) {
   }
 }
 
-void AtomicFileWriter::commit() {
+void AtomicFileWriter::flush_and_close() {
   if (::fsync(fd_) != 0) throw RuntimeFailure(path_.string() + ": fsync failed: " + errno_text());
   const int fd = fd_;
   fd_ = -1;
@@ -76,6 +77,10 @@ void AtomicFileWriter::commit() {
     ::unlink(temp_path_.c_str());
     throw RuntimeFailure(path_.string() + ": close failed: " + errno_text());
   }
+}
+
+void AtomicFileWriter::commit() {
+  flush_and_close();
   if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
     const std::string why = errno_text();
     ::unlink(temp_path_.c_str());
@@ -84,10 +89,35 @@ void AtomicFileWriter::commit() {
   sync_parent_dir(path_);
 }
 
+bool AtomicFileWriter::commit_if_absent() {
+  flush_and_close();
+  // link() refuses an existing name, where rename() would replace it.
+  const bool created = ::link(temp_path_.c_str(), path_.c_str()) == 0;
+  const std::string why = created ? "" : errno_text();
+  const bool existed = !created && errno == EEXIST;
+  ::unlink(temp_path_.c_str());
+  if (!created && !existed) throw RuntimeFailure(path_.string() + ": cannot create: " + why);
+  if (created) sync_parent_dir(path_);
+  return created;
+}
+
 void write_file_atomic(const fs::path& path, std::string_view data) {
   AtomicFileWriter writer(path);
   writer.write(data.data(), data.size());
   writer.commit();
+}
+
+bool write_file_if_absent(const fs::path& path, std::string_view data) {
+  AtomicFileWriter writer(path);
+  writer.write(data.data(), data.size());
+  return writer.commit_if_absent();
+}
+
+fs::path user_cache_dir() {
+  if (const char* dir = std::getenv("ULMFIT_CACHE"); dir != nullptr && *dir) return dir;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg) return fs::path(xdg) / "ulmfit";
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home) return fs::path(home) / ".cache" / "ulmfit";
+  return fs::temp_directory_path() / "ulmfit-cache";
 }
 
 std::string read_file(const fs::path& path) {

@@ -3,6 +3,10 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -10,9 +14,13 @@
 #include <cpuid.h>
 #endif
 
+#include "ulmfit/util/cpu_load.h"
 #include "ulmfit/util/error.h"
+#include "ulmfit/util/files.h"
 
 namespace ulmfit::util {
+
+namespace fs = std::filesystem;
 
 CpuFeatures detect_cpu_features() {
   CpuFeatures f;
@@ -58,14 +66,79 @@ double measure_bf16_matmul_speedup(int threads, int size) {
   return fp32 / bf16;
 }
 
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  }
+  return "unknown CPU";
+}
+
+Bf16Decision cached_bf16_speedup(const std::function<double()>& measure) {
+  const std::string cpu = cpu_model_name();
+  const std::string libtorch = TORCH_VERSION;
+  char name[40];
+  std::snprintf(name, sizeof(name), "bf16-%016llx.json",
+                static_cast<unsigned long long>(fnv1a(cpu + '\x1f' + libtorch)));
+  Bf16Decision d;
+  d.cache_file = (user_cache_dir() / "precision" / name).string();
+  auto read_cached = [&]() {
+    try {
+      const auto j = nlohmann::json::parse(read_file(d.cache_file));
+      if (j.value("cpu", "") != cpu || j.value("libtorch", "") != libtorch || !j["bf16_matmul_speedup"].is_number()) {
+        return false;
+      }
+      d.speedup = j["bf16_matmul_speedup"].get<double>();
+      d.measured_at = j.value("measured", "");
+      return d.speedup > 0;
+    } catch (const std::exception&) {
+      return false;  // absent or damaged: measure again
+    }
+  };
+  if (fs::exists(d.cache_file) && read_cached()) return d;
+  d.speedup = measure();
+  const std::time_t now = std::time(nullptr);
+  char when[32];
+  std::strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  d.measured_at = when;
+  const nlohmann::json record = {{"cpu", cpu}, {"libtorch", libtorch}, {"bf16_matmul_speedup", d.speedup},
+                                 {"measured", d.measured_at}, {"threads", 1}};
+  try {
+    // A damaged file is replaced; otherwise the first of several processes
+    // measuring at once wins, and the others take its figure, so that runs
+    // started together cannot choose differently.
+    if (fs::exists(d.cache_file)) {
+      write_file_atomic(d.cache_file, record.dump(2) + "\n");
+      d.measured_now = true;
+    } else if (write_file_if_absent(d.cache_file, record.dump(2) + "\n")) {
+      d.measured_now = true;
+    } else if (!read_cached()) {
+      d.measured_now = true;
+    }
+  } catch (const std::exception& e) {
+    d.measured_now = true;
+    d.cache_error = e.what();
+  }
+  return d;
+}
+
 RuntimeInfo resolve_runtime(const std::string& device, const std::string& precision, int threads) {
   auto info = resolve_runtime(device, precision, threads, detect_cpu_features());
   // Measure only where the answer decides something: auto on a CPU whose bf16
   // support alone does not tell whether bf16 pays; then decide again with it.
+  // The figure is measured once per CPU model and LibTorch and kept in the
+  // user's cache: measured at every start, a busy machine could tip two runs
+  // of one config into different precisions.
   if (precision != "auto" || info.device != "cpu" || !info.cpu.bf16_needs_measuring()) return info;
   auto cpu = info.cpu;
-  cpu.bf16_matmul_speedup = measure_bf16_matmul_speedup(info.threads);
-  return resolve_runtime(device, precision, threads, cpu);
+  const auto decision = cached_bf16_speedup([] { return measure_bf16_matmul_speedup(1); });
+  cpu.bf16_matmul_speedup = decision.speedup;
+  auto decided = resolve_runtime(device, precision, threads, cpu);
+  decided.bf16_decision = decision;
+  return decided;
 }
 
 RuntimeInfo resolve_runtime(const std::string& device, const std::string& precision, int threads,
@@ -106,9 +179,14 @@ RuntimeInfo resolve_runtime(const std::string& device, const std::string& precis
     info.warnings.push_back("bf16 asked for on a CPU without AVX-512 BF16 or AMX: it will be slow");
   }
 
-  if (threads < 0) throw ConfigError("threads: must be >= 0 (0 = every core)");
-  const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-  info.threads = threads == 0 ? cores : threads;
+  if (threads < 0) throw ConfigError("threads: must be >= 0 (0 = every free core)");
+  info.cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  info.threads_requested = threads;
+  const auto& threading = threading_setup();
+  info.other_busy_cores = threading.other_busy_cores;
+  info.passive_wait = threading.passive_wait;
+  info.wait_policy_from_user = threading.policy_from_user;
+  info.threads = threads == 0 ? threads_for_free_cores(info.cores, info.other_busy_cores) : threads;
   return info;
 }
 
@@ -149,6 +227,28 @@ std::string describe_runtime(const RuntimeInfo& info) {
     out << " (bf16 products " << info.cpu.bf16_matmul_speedup << "x fp32 here"
         << (info.cpu.bf16_matmul_speedup >= kMinBf16Speedup ? ")" : ", so auto keeps fp32)");
   }
+  const auto& d = info.bf16_decision;
+  if (!d.cache_file.empty()) {
+    out << "\nprecision auto: the bf16 figure was " << (d.measured_now ? "measured now" : "measured " + d.measured_at);
+    if (d.cache_error.empty()) {
+      out << " and is kept in " << d.cache_file << " (delete it to measure again)";
+    } else {
+      out << "; it could not be kept (" << d.cache_error << "), so the next run measures again";
+    }
+  }
+  out << "\nthreads: " << info.threads;
+  if (info.threads_requested == 0) {
+    out << " of " << info.cores << " cores (threads: 0 takes the free ones";
+    if (info.other_busy_cores >= 0) {
+      out.precision(2);
+      out << "; other processes were using " << info.other_busy_cores << " cores";
+    }
+    out << ")";
+  }
+  out << "; OpenMP waits "
+      << (info.wait_policy_from_user ? "as OMP_WAIT_POLICY / GOMP_SPINCOUNT in the environment say"
+                                     : info.passive_wait ? "passively (another process is using a core)"
+                                                         : "by spinning briefly (the machine was idle)");
   return out.str();
 }
 

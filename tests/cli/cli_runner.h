@@ -30,12 +30,14 @@ inline std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
-/// `args` is passed through the shell as written (quote what needs it).
-inline CliResult cli_run(const std::string& args, const std::filesystem::path& dir, const std::string& stdin_text = "") {
+/// `args` is passed through the shell as written (quote what needs it);
+/// `env` ("NAME=value ...") is set for this run only.
+inline CliResult cli_run(const std::string& args, const std::filesystem::path& dir, const std::string& stdin_text = "",
+                         const std::string& env = "") {
   const auto out = dir / "stdout.txt", err = dir / "stderr.txt", in = dir / "stdin.txt";
   testing::write_file(in, stdin_text);
-  const std::string cmd = std::string(ULMFIT_BINARY) + " " + args + " <" + shell_quote(in) + " >" + shell_quote(out) +
-                          " 2>" + shell_quote(err);
+  const std::string cmd = (env.empty() ? "" : "env " + env + " ") + std::string(ULMFIT_BINARY) + " " + args + " <" +
+                          shell_quote(in) + " >" + shell_quote(out) + " 2>" + shell_quote(err);
   const int status = std::system(cmd.c_str());
   CliResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

@@ -1,5 +1,11 @@
 // End-to-end tests of the `ulmfit` binary: exit codes, messages and outputs.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "../test_helpers.h"
 #include "cli_runner.h"
@@ -33,6 +39,31 @@ TEST_F(Cli, VersionReportsRuntime) {
   EXPECT_THAT(r.out, HasSubstr("ulmfit 0.1.0"));
   EXPECT_THAT(r.out, HasSubstr("LibTorch 2."));
   EXPECT_THAT(r.out, HasSubstr("threads; precision"));
+  EXPECT_THAT(r.out, HasSubstr("OpenMP waits"));
+  EXPECT_THAT(cli_run("--version", dir_.path()).out, HasSubstr("OpenMP waits"));
+}
+
+TEST_F(Cli, ABusyCoreMakesOpenMpWaitPassively) {
+  // Another process holds a core while ulmfit starts: it starts itself again
+  // with OMP_WAIT_POLICY=PASSIVE, which libgomp then reports (GOMP_SPINCOUNT 0).
+  const pid_t spinner = ::fork();
+  ASSERT_GE(spinner, 0);
+  if (spinner == 0) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    volatile unsigned long spin = 0;
+    while (std::chrono::steady_clock::now() < until) spin = spin + 1;
+    ::_exit(0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto busy = cli_run("--version", dir_.path(), "", "OMP_DISPLAY_ENV=verbose");
+  const auto chosen = cli_run("--version", dir_.path(), "", "OMP_WAIT_POLICY=active");
+  ::kill(spinner, SIGKILL);
+  ::waitpid(spinner, nullptr, 0);
+  EXPECT_THAT(busy.out, HasSubstr("OpenMP waits passively"));
+  EXPECT_THAT(busy.out, HasSubstr("threads: 0 takes the free ones"));
+  EXPECT_THAT(busy.err, HasSubstr("GOMP_SPINCOUNT = '0'"));
+  // A policy in the environment is the user's choice: kept, and said so.
+  EXPECT_THAT(chosen.out, HasSubstr("as OMP_WAIT_POLICY / GOMP_SPINCOUNT in the environment say"));
 }
 
 TEST_F(Cli, HelpShowsConfigDefaults) {

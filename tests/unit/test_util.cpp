@@ -1,6 +1,13 @@
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
 
 #include "../test_helpers.h"
+#include "ulmfit/util/cpu_load.h"
 #include "ulmfit/util/error.h"
 #include "ulmfit/util/files.h"
 #include "ulmfit/util/system_info.h"
@@ -79,7 +86,28 @@ TEST(SystemInfo, PrecisionAutoFollowsCpuSupport) {
   EXPECT_FALSE(util::resolve_runtime("cpu", "bf16", 1, none).warnings.empty());
 }
 
+/// Points the user cache ($ULMFIT_CACHE) at a folder for one test.
+class ScopedCache {
+ public:
+  explicit ScopedCache(const std::filesystem::path& dir) {
+    if (const char* old = std::getenv("ULMFIT_CACHE")) old_ = old;
+    ::setenv("ULMFIT_CACHE", dir.c_str(), 1);
+  }
+  ~ScopedCache() {
+    if (old_.empty()) {
+      ::unsetenv("ULMFIT_CACHE");
+    } else {
+      ::setenv("ULMFIT_CACHE", old_.c_str(), 1);
+    }
+  }
+
+ private:
+  std::string old_;
+};
+
 TEST(SystemInfo, Bf16SpeedupIsAMeasuredRatio) {
+  testing::TempDir dir;
+  ScopedCache cache(dir.path());  // resolve_runtime keeps its figure there
   const double speedup = util::measure_bf16_matmul_speedup(1, 256);
   EXPECT_TRUE(std::isfinite(speedup));
   EXPECT_GT(speedup, 0.01);
@@ -89,6 +117,64 @@ TEST(SystemInfo, Bf16SpeedupIsAMeasuredRatio) {
   const bool measured = info.cpu.avx512_bf16 && !info.cpu.amx_bf16;
   EXPECT_EQ(info.cpu.bf16_matmul_speedup > 0, measured);
   EXPECT_EQ(util::resolve_runtime("cpu", "fp32", 1).cpu.bf16_matmul_speedup, 0.0);
+}
+
+TEST(SystemInfo, Bf16FigureIsMeasuredOncePerCpuAndKept) {
+  testing::TempDir dir;
+  ScopedCache cache(dir.path());
+  int calls = 0;
+  const auto first = util::cached_bf16_speedup([&] { return ++calls, 2.0; });
+  EXPECT_TRUE(first.measured_now);
+  EXPECT_EQ(first.speedup, 2.0);
+  EXPECT_TRUE(std::filesystem::exists(first.cache_file));
+  EXPECT_THAT(first.cache_file, ::testing::StartsWith(dir.path().string()));
+  // A later run, on a machine now so busy that it would measure 1.2x, keeps the first figure.
+  const auto second = util::cached_bf16_speedup([&] { return ++calls, 1.2; });
+  EXPECT_FALSE(second.measured_now);
+  EXPECT_EQ(second.speedup, 2.0);
+  EXPECT_EQ(second.measured_at, first.measured_at);
+  EXPECT_EQ(calls, 1);
+  // A damaged file is measured again and replaced.
+  util::write_file_atomic(first.cache_file, "{not json");
+  const auto third = util::cached_bf16_speedup([&] { return ++calls, 1.7; });
+  EXPECT_TRUE(third.measured_now);
+  EXPECT_EQ(third.speedup, 1.7);
+  EXPECT_EQ(util::cached_bf16_speedup([] { return 9.0; }).speedup, 1.7);
+}
+
+TEST(Files, WriteIfAbsentLeavesAnExistingFileAlone) {
+  testing::TempDir dir;
+  EXPECT_TRUE(util::write_file_if_absent(dir / "a", "first"));
+  EXPECT_FALSE(util::write_file_if_absent(dir / "a", "second"));
+  EXPECT_EQ(util::read_file(dir / "a"), "first");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 1);  // no temporary left
+}
+
+TEST(CpuLoad, ThreadsZeroTakesTheFreeCores) {
+  EXPECT_EQ(util::threads_for_free_cores(2, 0.0), 2);
+  EXPECT_EQ(util::threads_for_free_cores(2, 0.4), 2);
+  EXPECT_EQ(util::threads_for_free_cores(2, 1.1), 1);
+  EXPECT_EQ(util::threads_for_free_cores(2, 3.0), 1);
+  EXPECT_EQ(util::threads_for_free_cores(16, 1.0), 15);
+  EXPECT_EQ(util::threads_for_free_cores(4, -1), 4);  // unknown load: every core
+}
+
+TEST(CpuLoad, AnotherProcessSpinningCountsAsBusy) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(600);
+    volatile unsigned long spin = 0;
+    while (std::chrono::steady_clock::now() < until) spin = spin + 1;
+    ::_exit(0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const double busy = util::measure_other_busy_cores(300);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  // At least most of a core, whatever else runs beside this test.
+  EXPECT_GE(busy, 0.5);
+  EXPECT_LE(busy, static_cast<double>(std::thread::hardware_concurrency()) + 0.5);
 }
 
 TEST(SystemInfo, ThreadsAndDevice) {

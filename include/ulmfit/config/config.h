@@ -288,7 +288,7 @@ struct Config {
   std::int64_t seed = 42;
   std::string device = "auto";     // auto | cpu | cuda | cuda:N
   std::string precision = "auto";  // auto | fp32 | bf16 | fp16
-  int threads = 0;                 // 0 = every core
+  int threads = 0;                 // 0 = every core not busy with other work
   TokenizerConfig tokenizer;
   DataConfig data;
   ModelConfig model;
@@ -307,7 +307,7 @@ struct Config {
     v.value("device", device, "auto | cpu | cuda | cuda:N", Check<std::string>(check_device));
     v.value("precision", precision, "auto | fp32 | bf16 | fp16 (CUDA only)",
             one_of({"auto", "fp32", "bf16", "fp16"}));
-    v.value("threads", threads, "CPU threads; 0 = every core", at_least(0));
+    v.value("threads", threads, "CPU threads; 0 = every core that other processes are not using (measured at start-up)", at_least(0));
     v.section("tokenizer", tokenizer);
     v.section("data", data);
     v.section("model", model);

@@ -29,12 +29,23 @@ class AtomicFileWriter {
 
   void write(const void* data, std::size_t size);
   void commit();
+  /// Puts the file in place only if nothing has that name yet; returns whether
+  /// it did. Of processes racing to create one file, exactly one wins.
+  bool commit_if_absent();
 
  private:
+  void flush_and_close();
   fs::path path_;
   fs::path temp_path_;
   int fd_ = -1;
 };
+
+/// write_file_atomic that leaves an existing file alone; returns whether it wrote.
+bool write_file_if_absent(const fs::path& path, std::string_view data);
+
+/// The user's cache folder: $ULMFIT_CACHE, else $XDG_CACHE_HOME/ulmfit, else
+/// ~/.cache/ulmfit.
+fs::path user_cache_dir();
 
 /// Reads a whole file; throws DataError naming the path when it cannot.
 std::string read_file(const fs::path& path);

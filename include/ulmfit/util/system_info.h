@@ -5,6 +5,7 @@
 ///   auto info = ulmfit::util::resolve_runtime("auto", "auto", 0);
 ///   ulmfit::util::apply_runtime(info);       // sets LibTorch's thread count
 ///   std::cerr << describe_runtime(info);
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,10 +37,35 @@ constexpr double kMinBf16Speedup = 1.5;
 /// returns fp32 time / bf16 time, the best of a few calls each (about 0.1 s).
 double measure_bf16_matmul_speedup(int threads, int size = 1024);
 
+/// Where `precision: auto`'s bf16 figure came from.
+struct Bf16Decision {
+  double speedup = 0;
+  std::string cache_file;   // empty = not measured (not needed)
+  std::string measured_at;  // "YYYY-MM-DD HH:MM UTC"
+  bool measured_now = false;
+  std::string cache_error;  // why it could not be kept, if it could not
+};
+
+/// The bf16 speedup of this CPU model under this LibTorch: read from
+/// <user cache>/precision/, or measured with `measure` and kept there (the
+/// first of several processes measuring at once wins; the others use its
+/// figure). Measured on one thread: the ratio speaks of the instructions and
+/// the BLAS, and one thread is least disturbed by a busy machine.
+Bf16Decision cached_bf16_speedup(const std::function<double()>& measure);
+
+/// The CPU's model name from /proc/cpuinfo ("unknown CPU" elsewhere).
+std::string cpu_model_name();
+
 struct RuntimeInfo {
   std::string libtorch_version;
   std::string device;     // "cpu" or "cuda:N"
   int threads = 1;        // intra-op threads LibTorch will use
+  int threads_requested = 0;  // the config's threads (0 = every free core)
+  int cores = 1;
+  double other_busy_cores = -1;  // other processes' load at start-up, in cores; -1 = unknown
+  bool passive_wait = false;     // OpenMP waits passively (set at start-up because of that load)
+  bool wait_policy_from_user = false;
+  Bf16Decision bf16_decision;
   std::string precision;  // "fp32", "bf16" or "fp16"
   bool cuda_built = false;
   bool cuda_available = false;
@@ -48,7 +74,7 @@ struct RuntimeInfo {
 };
 
 /// Resolves the config's `device` (auto | cpu | cuda | cuda:N), `precision`
-/// (auto | fp32 | bf16 | fp16) and `threads` (0 = every core) against this
+/// (auto | fp32 | bf16 | fp16) and `threads` (0 = every free core) against this
 /// machine. Throws ConfigError when asked for what the machine lacks (cuda
 /// without a GPU, fp16 on CPU). `auto` is bf16 on CUDA, on AMX and on AVX-512
 /// BF16 CPUs whose measured bf16 products are kMinBf16Speedup faster, else
