@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# predict on 5,000 IMDB test reviews: throughput, and a check that its labels
+# predict on 5,000 balanced IMDB test reviews: throughput, and a check that its labels
 # are the ones evaluate scores: the confusion matrix rebuilt from predict's
 # output must equal evaluate's, on the same CSV file.
 #   bench/predict_vs_evaluate.sh RUN_DIR
@@ -11,9 +11,12 @@ bin=${BUILD_DIR:-$root/build}/ulmfit
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# 5,000 test reviews, a fixed pseudo-random choice, as an RFC 4180 CSV.
-find "$ULMFIT_DATA/imdb/aclImdb/test/pos" "$ULMFIT_DATA/imdb/aclImdb/test/neg" -name '*.txt' | sort |
-  shuf -n 5000 --random-source=<(yes) >"$work/files"
+# 5,000 test reviews, 2,500 of each label, drawn with a seeded random source
+# (SEED, default 42; coreutils' recipe for repeatable shuf), as an RFC 4180 CSV.
+seeded_bytes() { openssl enc -aes-256-ctr -pass pass:"${SEED:-42}-$1" -nosalt </dev/zero 2>/dev/null; }
+for label in neg pos; do
+  find "$ULMFIT_DATA/imdb/aclImdb/test/$label" -name '*.txt' | sort | shuf -n 2500 --random-source=<(seeded_bytes "$label")
+done >"$work/files"
 {
   echo "text,label"
   while read -r f; do

@@ -15,12 +15,20 @@ text::ClassificationBatchOptions batch_options(int batch_size, bool shuffle, std
   return o;
 }
 
+/// Training batches as fastai's text learner makes them: shuffled, sort-ish and
+/// drop_last, so the head's BatchNorm never sees a batch of one document.
+text::ClassificationBatchOptions training_batch_options(int batch_size, std::uint64_t seed, int bptt) {
+  auto o = batch_options(batch_size, true, seed, bptt);
+  o.drop_last = true;
+  return o;
+}
+
 }  // namespace
 
 ClassificationTask::ClassificationTask(nn::SequenceClassifier model, const text::TokenizedCorpus& train,
                                        const text::TokenizedCorpus* valid, ClassificationOptions options)
     : model_(std::move(model)),
-      batches_(train, batch_options(options.batch_size, true, options.seed, options.bptt)),
+      batches_(train, training_batch_options(options.batch_size, options.seed, options.bptt)),
       valid_(valid),
       options_(options) {
   for (std::size_t i = 0; i < train.size(); ++i) {
@@ -56,9 +64,18 @@ train::Metrics ClassificationTask::evaluate() {
     nll -= std::log(std::max(1e-12, probs[static_cast<std::int64_t>(i)][truth.back()].item<double>()));
   }
   const auto report = train::classification_report(truth, predicted, static_cast<int>(probs.size(1)));
-  return {{"accuracy", report.accuracy},
-          {"macro_f1", report.macro_f1},
-          {"valid_loss", nll / std::max<double>(1.0, static_cast<double>(truth.size()))}};
+  train::Metrics metrics = {{"accuracy", report.accuracy},
+                            {"macro_f1", report.macro_f1},
+                            {"valid_loss", nll / std::max<double>(1.0, static_cast<double>(truth.size()))}};
+  // How many documents went to each class: a classifier that answers one class
+  // whatever it reads shows here, whatever its accuracy on a skewed set.
+  const auto& names = valid_->label_names();
+  std::vector<double> counts(static_cast<std::size_t>(probs.size(1)), 0.0);
+  for (const auto p : predicted) counts[static_cast<std::size_t>(p)] += 1;
+  for (std::size_t c = 0; c < counts.size(); ++c) {
+    metrics["predicted_" + (c < names.size() ? names[c] : std::to_string(c))] = counts[c];
+  }
+  return metrics;
 }
 
 torch::Tensor predict_probabilities(nn::SequenceClassifierImpl& model, const text::TokenizedCorpus& corpus,

@@ -32,10 +32,15 @@ void ClassificationBatches::start_epoch(int epoch) {
   std::vector<std::size_t> order;
   if (options_.shuffle) {
     order = epoch_permutation(n, options_.seed, epoch);
+    // drop_last: the documents past the last full batch are left out of this
+    // epoch. They are the permutation's tail, so a different random few each
+    // epoch (not the shortest of the last sorted chunk), and no batch of one
+    // reaches the head's BatchNorm. With less than one full batch, all stay.
+    if (options_.drop_last && n > bs) order.resize(n - n % bs);
     const std::size_t chunk = bs * static_cast<std::size_t>(std::max(options_.chunk_batches, 1));
-    for (std::size_t start = 0; start < n; start += chunk) {
+    for (std::size_t start = 0; start < order.size(); start += chunk) {
       const auto first = order.begin() + static_cast<std::ptrdiff_t>(start);
-      const auto last = order.begin() + static_cast<std::ptrdiff_t>(std::min(n, start + chunk));
+      const auto last = order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), start + chunk));
       std::sort(first, last, longer_first);
     }
   } else {
@@ -44,9 +49,9 @@ void ClassificationBatches::start_epoch(int epoch) {
     std::sort(order.begin(), order.end(), longer_first);
   }
   batches_.clear();
-  for (std::size_t start = 0; start < n; start += bs) {
+  for (std::size_t start = 0; start < order.size(); start += bs) {
     batches_.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(start),
-                          order.begin() + static_cast<std::ptrdiff_t>(std::min(n, start + bs)));
+                          order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), start + bs)));
   }
   if (options_.shuffle) {
     const auto batch_order = epoch_permutation(batches_.size(), options_.seed ^ 0xba7c4ULL, epoch);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <set>
 
 #include "../test_helpers.h"
 #include "ulmfit/text/classification_batches.h"
@@ -239,6 +240,44 @@ TEST(ClassificationBatches, SortishBucketingPadsLessThanRandomBatches) {
   text::ClassificationBatches again(corpus, {bs, true, 7, 10, true, 0, 0});
   again.start_epoch(1);
   EXPECT_NE(again.batch(0).indices, sortish.batch(0).indices);
+}
+
+TEST(ClassificationBatches, DropLastNeverLeavesABatchOfOne) {
+  // 33 documents in batches of 8: without drop_last the epoch ends with a batch
+  // of one, which the head's BatchNorm cannot normalise.
+  const auto corpus = numbered_corpus(33, 2, 30);
+  text::ClassificationBatchOptions options{8, true, 3, 2, true, 0, 0};
+  text::ClassificationBatches keep_all(corpus, options);
+  keep_all.start_epoch(0);
+  std::size_t smallest = SIZE_MAX;
+  for (std::size_t i = 0; i < keep_all.num_batches(); ++i) smallest = std::min(smallest, keep_all.batch(i).indices.size());
+  EXPECT_EQ(smallest, 1U);
+
+  options.drop_last = true;
+  text::ClassificationBatches dropping(corpus, options);
+  std::set<std::size_t> left_out_over_epochs;
+  for (int epoch = 0; epoch < 4; ++epoch) {
+    dropping.start_epoch(epoch);
+    ASSERT_EQ(dropping.num_batches(), 4U);
+    std::set<std::size_t> seen;
+    for (std::size_t i = 0; i < dropping.num_batches(); ++i) {
+      const auto b = dropping.batch(i);
+      EXPECT_EQ(b.indices.size(), 8U);
+      seen.insert(b.indices.begin(), b.indices.end());
+    }
+    ASSERT_EQ(seen.size(), 32U);
+    for (std::size_t d = 0; d < corpus.size(); ++d) {
+      if (!seen.count(d)) left_out_over_epochs.insert(d);
+    }
+  }
+  // A random document sits out each epoch, not always the same one.
+  EXPECT_GT(left_out_over_epochs.size(), 1U);
+  // Fewer documents than one batch: all of them, in one batch.
+  const auto few = numbered_corpus(5, 2, 30);
+  text::ClassificationBatches small(few, options);
+  small.start_epoch(0);
+  ASSERT_EQ(small.num_batches(), 1U);
+  EXPECT_EQ(small.batch(0).indices.size(), 5U);
 }
 
 TEST(ClassificationBatches, MaxTokensKeepsTheEnd) {

@@ -27,6 +27,7 @@ struct ClassificationBatchOptions {
   bool pad_first = true;
   int pad_chunk = 72;        // with pad_first: padding before the text in whole blocks
   std::size_t max_tokens = 0;  // keep only the last this many tokens; 0 = all
+  bool drop_last = false;    // with shuffle: only full batches (a random remainder sits out each epoch)
 };
 
 struct ClassificationBatch {
