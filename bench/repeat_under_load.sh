@@ -2,9 +2,9 @@
 # Issue 16's repeatability checks, on a machine kept busy by stress-ng --cpu 2:
 #  1. two fresh runs of bench/configs/repeat-lm.yaml (precision: auto, a new
 #     user cache), one idle and one under load: their per-step losses must be equal;
-#  2. with REPEAT_TESTS=N (default 20): the resume and repeatability tests of
-#     each build in BUILD_DIRS (default: build) N times in a row under load.
-#   bench/repeat_under_load.sh                      BUILD_DIRS="build build-sanitize" REPEAT_TESTS=20
+#  2. the resume and repeatability tests REPEAT_TESTS (default 20) times in a
+#     row under load, in build/ and, with SANITIZED=1, in the sanitizer build.
+#   SANITIZED=1 bench/repeat_under_load.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 command -v stress-ng >/dev/null || { echo "repeat_under_load: needs stress-ng (apt-get install stress-ng)" >&2; exit 2; }
 work=$(mktemp -d)
@@ -25,13 +25,20 @@ else
   echo "per-step losses: DIFFER"; status=1
 fi
 
-for build in ${BUILD_DIRS:-build}; do
+# The tests, REPEAT_TESTS times in a row each, in the normal build and (with
+# SANITIZED=1) in the ASan/UBSan build through scripts/sanitize, which sets the
+# sanitizers' options.
+tests=(-R "Resume|Interrupts|SameSeedSameLosses" --repeat until-fail:"${REPEAT_TESTS:-20}")
+runs=("normal:(cd build && ctest ${tests[*]@Q})")
+[[ ${SANITIZED:-0} == 1 ]] && runs+=("sanitized:scripts/sanitize ${tests[*]@Q}")
+for entry in "${runs[@]}"; do
+  name=${entry%%:*}
   start=$(date +%s)
-  if (cd "$build" && ctest -R "Resume|Interrupts|SameSeedSameLosses" --repeat until-fail:"${REPEAT_TESTS:-20}" \
-        >"$work/ctest.log" 2>&1); then
-    echo "$build: resume and repeatability tests passed ${REPEAT_TESTS:-20} times in a row under load ($(( $(date +%s) - start )) s)"
+  if bash -c "${entry#*:}" >"$work/ctest.log" 2>&1; then
+    echo "$name build: resume and repeatability tests passed ${REPEAT_TESTS:-20} times in a row under load" \
+      "($(grep -c ' Passed' "$work/ctest.log") passes, $(( $(date +%s) - start )) s)"
   else
-    echo "$build: FAILED under load"; tail -30 "$work/ctest.log"; status=1
+    echo "$name build: FAILED under load"; tail -30 "$work/ctest.log"; status=1
   fi
 done
 exit "${status:-0}"

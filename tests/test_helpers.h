@@ -4,6 +4,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -75,5 +81,32 @@ inline void write_tiny_corpora(const fs::path& dir) {
   }
   write_file(dir / "labelled.csv", csv);
 }
+
+/// Another process keeping one core busy for at most `limit` (a spinning
+/// child, as a user's other job would be); stops it when destroyed.
+class BusyProcess {
+ public:
+  explicit BusyProcess(std::chrono::milliseconds limit) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const auto until = std::chrono::steady_clock::now() + limit;
+      volatile unsigned long spin = 0;
+      while (std::chrono::steady_clock::now() < until) spin = spin + 1;
+      ::_exit(0);
+    }
+  }
+  ~BusyProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  BusyProcess(const BusyProcess&) = delete;
+  BusyProcess& operator=(const BusyProcess&) = delete;
+  bool started() const { return pid_ > 0; }
+
+ private:
+  pid_t pid_ = -1;
+};
 
 }  // namespace ulmfit::testing

@@ -1,9 +1,5 @@
 // End-to-end tests of the `ulmfit` binary: exit codes, messages and outputs.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
-#include <csignal>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -46,19 +42,14 @@ TEST_F(Cli, VersionReportsRuntime) {
 TEST_F(Cli, ABusyCoreMakesOpenMpWaitPassively) {
   // Another process holds a core while ulmfit starts: it starts itself again
   // with OMP_WAIT_POLICY=PASSIVE, which libgomp then reports (GOMP_SPINCOUNT 0).
-  const pid_t spinner = ::fork();
-  ASSERT_GE(spinner, 0);
-  if (spinner == 0) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    volatile unsigned long spin = 0;
-    while (std::chrono::steady_clock::now() < until) spin = spin + 1;
-    ::_exit(0);
+  CliResult busy, chosen;
+  {
+    testing::BusyProcess spinner(std::chrono::seconds(20));
+    ASSERT_TRUE(spinner.started());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    busy = cli_run("--version", dir_.path(), "", "OMP_DISPLAY_ENV=verbose");
+    chosen = cli_run("--version", dir_.path(), "", "OMP_WAIT_POLICY=active");
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  const auto busy = cli_run("--version", dir_.path(), "", "OMP_DISPLAY_ENV=verbose");
-  const auto chosen = cli_run("--version", dir_.path(), "", "OMP_WAIT_POLICY=active");
-  ::kill(spinner, SIGKILL);
-  ::waitpid(spinner, nullptr, 0);
   EXPECT_THAT(busy.out, HasSubstr("OpenMP waits passively"));
   EXPECT_THAT(busy.out, HasSubstr("threads: 0 takes the free ones"));
   EXPECT_THAT(busy.err, HasSubstr("GOMP_SPINCOUNT = '0'"));

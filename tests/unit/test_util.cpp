@@ -1,6 +1,3 @@
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cmath>
 #include <chrono>
 #include <cstdlib>
@@ -160,18 +157,13 @@ TEST(CpuLoad, ThreadsZeroTakesTheFreeCores) {
 }
 
 TEST(CpuLoad, AnotherProcessSpinningCountsAsBusy) {
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(600);
-    volatile unsigned long spin = 0;
-    while (std::chrono::steady_clock::now() < until) spin = spin + 1;
-    ::_exit(0);
+  double busy = 0;
+  {
+    testing::BusyProcess spinner(std::chrono::milliseconds(600));
+    ASSERT_TRUE(spinner.started());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    busy = util::measure_other_busy_cores(300);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  const double busy = util::measure_other_busy_cores(300);
-  int status = 0;
-  ::waitpid(child, &status, 0);
   // At least most of a core, whatever else runs beside this test.
   EXPECT_GE(busy, 0.5);
   EXPECT_LE(busy, static_cast<double>(std::thread::hardware_concurrency()) + 0.5);
