@@ -31,7 +31,7 @@ inline std::string shell_quote(const std::string& s) {
 }
 
 /// `args` is passed through the shell as written (quote what needs it);
-/// `env` ("NAME=value ...") is set for this run only.
+/// `env` (env(1)'s arguments: "NAME=value ...", "-u NAME") applies to this run only.
 inline CliResult cli_run(const std::string& args, const std::filesystem::path& dir, const std::string& stdin_text = "",
                          const std::string& env = "") {
   const auto out = dir / "stdout.txt", err = dir / "stderr.txt", in = dir / "stdin.txt";
