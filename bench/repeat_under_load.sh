@@ -3,8 +3,8 @@
 #  1. two fresh runs of bench/configs/repeat-lm.yaml (precision: auto, a new
 #     user cache), one idle and one under load: their per-step losses must be equal;
 #  2. the resume and repeatability tests REPEAT_TESTS (default 20) times in a
-#     row under load, in build/ and, with SANITIZED=1, in the sanitizer build.
-#   SANITIZED=1 bench/repeat_under_load.sh
+#     row under load, in each build BUILDS names (default: normal).
+#   BUILDS="normal sanitized" bench/repeat_under_load.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 command -v stress-ng >/dev/null || { echo "repeat_under_load: needs stress-ng (apt-get install stress-ng)" >&2; exit 2; }
 work=$(mktemp -d)
@@ -25,12 +25,18 @@ else
   echo "per-step losses: DIFFER"; status=1
 fi
 
-# The tests, REPEAT_TESTS times in a row each, in the normal build and (with
-# SANITIZED=1) in the ASan/UBSan build through scripts/sanitize, which sets the
-# sanitizers' options.
+# The tests, REPEAT_TESTS times in a row each, in each of BUILDS: normal (build/)
+# and sanitized (the ASan/UBSan build, through scripts/sanitize, which sets the
+# sanitizers' options).
 tests=(-R "Resume|Interrupts|SameSeedSameLosses" --repeat until-fail:"${REPEAT_TESTS:-20}")
-runs=("normal:(cd build && ctest ${tests[*]@Q})")
-[[ ${SANITIZED:-0} == 1 ]] && runs+=("sanitized:scripts/sanitize ${tests[*]@Q}")
+runs=()
+for build in ${BUILDS:-normal}; do
+  case $build in
+    normal) runs+=("normal:(cd build && ctest ${tests[*]@Q})") ;;
+    sanitized) runs+=("sanitized:scripts/sanitize ${tests[*]@Q}") ;;
+    *) echo "repeat_under_load: BUILDS names normal and/or sanitized, not $build" >&2; exit 2 ;;
+  esac
+done
 for entry in "${runs[@]}"; do
   name=${entry%%:*}
   start=$(date +%s)
