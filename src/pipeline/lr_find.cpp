@@ -11,6 +11,7 @@
 #include "ulmfit/text/corpus.h"
 #include "ulmfit/util/files.h"
 #include "ulmfit/util/log.h"
+#include "ulmfit/util/svg_chart.h"
 
 namespace ulmfit::pipeline {
 namespace {
@@ -25,35 +26,12 @@ std::string curve_csv(const std::vector<std::pair<double, double>>& curve) {
 
 /// A log-x line plot of the curve with the suggestion marked.
 std::string curve_svg(const std::vector<std::pair<double, double>>& curve, double suggestion) {
-  const double w = 640, h = 400, left = 60, right = 20, top = 20, bottom = 50;
-  double lo = INFINITY, hi = -INFINITY;
-  for (const auto& p : curve) {
-    lo = std::min(lo, p.second);
-    hi = std::max(hi, p.second);
-  }
-  if (!(hi > lo)) hi = lo + 1;
-  const double x0 = std::log10(curve.front().first), x1 = std::log10(curve.back().first);
-  auto sx = [&](double lr) { return left + (std::log10(lr) - x0) / std::max(x1 - x0, 1e-12) * (w - left - right); };
-  auto sy = [&](double loss) { return top + (hi - loss) / (hi - lo) * (h - top - bottom); };
-  std::ostringstream svg;
-  svg.precision(5);
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << h << "\">\n"
-      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<polyline fill=\"none\" stroke=\"#1f77b4\" "
-      << "stroke-width=\"2\" points=\"";
-  for (const auto& [lr, loss] : curve) svg << sx(lr) << "," << sy(loss) << " ";
-  svg << "\"/>\n<line x1=\"" << sx(suggestion) << "\" y1=\"" << top << "\" x2=\"" << sx(suggestion) << "\" y2=\""
-      << h - bottom << "\" stroke=\"#d62728\" stroke-dasharray=\"4\"/>\n";
-  for (int e = static_cast<int>(std::ceil(x0)); e <= static_cast<int>(std::floor(x1)); ++e) {
-    svg << "<text x=\"" << sx(std::pow(10.0, e)) << "\" y=\"" << h - bottom + 20
-        << "\" font-size=\"12\" text-anchor=\"middle\">1e" << e << "</text>\n";
-  }
-  svg << "<text x=\"" << w / 2 << "\" y=\"" << h - 8 << "\" font-size=\"13\" text-anchor=\"middle\">learning rate "
-      << "(suggested " << suggestion << ")</text>\n<text x=\"14\" y=\"" << h / 2
-      << "\" font-size=\"13\" transform=\"rotate(-90 14 " << h / 2 << ")\" text-anchor=\"middle\">smoothed loss</text>\n"
-      << "<text x=\"" << left - 5 << "\" y=\"" << sy(hi) + 4 << "\" font-size=\"11\" text-anchor=\"end\">" << hi
-      << "</text>\n<text x=\"" << left - 5 << "\" y=\"" << sy(lo) << "\" font-size=\"11\" text-anchor=\"end\">" << lo
-      << "</text>\n</svg>\n";
-  return svg.str();
+  std::ostringstream label;
+  label.precision(3);
+  label << "suggested " << suggestion;
+  util::Chart chart{"lr-find", "learning rate", true, {}};
+  chart.panels.push_back({"smoothed loss", {{"loss", curve, false}}, {{suggestion, label.str()}}});
+  return util::render_svg(chart);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "ulmfit/nn/model_factory.h"
+#include "ulmfit/pipeline/training_curves.h"
 #include "ulmfit/text/corpus.h"
 #include "ulmfit/text/lm_stream.h"
 #include "ulmfit/util/error.h"
@@ -151,11 +152,14 @@ train::FitSummary fit_into_run(train::Task& task, const train::FitOptions& optio
     }
   }
   train::FitSummary summary;
+  const std::string monitor = options.monitor.empty() ? task.monitor() : options.monitor;
   try {
     summary = learner.fit();
   } catch (const Interrupted& e) {
+    write_training_curves(run.path(), options.freeze_plan, monitor, options.stage);
     throw Interrupted(std::string(e.what()) + "; resume with: ulmfit " + options.stage + " --resume " + run.path());
   }
+  write_training_curves(run.path(), options.freeze_plan, monitor, options.stage);
   if (summary.best_epoch < 0) run.save_weights(*model, "model.pt");
   return summary;
 }

@@ -89,6 +89,13 @@ TEST_F(CliPipeline, PretrainAdaptFinetuneEvaluatePredictGenerate) {
   const auto clf = cli_run("finetune --config " + cfg("tiny-classifier.yaml") + " --from " + run("adapted") + " --out " + run("clf"), dir_.path());
   ASSERT_EQ(clf.code, 0) << clf.err;
   EXPECT_THAT(util::read_file(dir_ / "clf/meta.yaml"), HasSubstr("labels: [neg, pos]"));
+  // Each evaluation counts the documents given to each class; the curves are drawn.
+  EXPECT_THAT(util::read_file(dir_ / "clf/metrics.jsonl"), HasSubstr("\"predicted_neg\""));
+  const auto curves = util::read_file(dir_ / "clf/curves.svg");
+  for (const char* part : {"<svg", "training loss", "validation loss", "accuracy", "learning rate", "groups train"}) {
+    EXPECT_THAT(curves, HasSubstr(part));
+  }
+  EXPECT_THAT(util::read_file(dir_ / "adapted/curves.svg"), HasSubstr("training loss"));
 
   const auto eval = cli_run("evaluate --model " + run("clf") + " --data " + run("labelled.csv") + " --json", dir_.path());
   ASSERT_EQ(eval.code, 0) << eval.err;

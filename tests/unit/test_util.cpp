@@ -1,4 +1,5 @@
 #include <cmath>
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
@@ -7,6 +8,7 @@
 #include "ulmfit/util/cpu_load.h"
 #include "ulmfit/util/error.h"
 #include "ulmfit/util/files.h"
+#include "ulmfit/util/svg_chart.h"
 #include "ulmfit/util/system_info.h"
 #include "ulmfit/util/utf8.h"
 
@@ -167,6 +169,30 @@ TEST(CpuLoad, AnotherProcessSpinningCountsAsBusy) {
   // At least most of a core, whatever else runs beside this test.
   EXPECT_GE(busy, 0.5);
   EXPECT_LE(busy, static_cast<double>(std::thread::hardware_concurrency()) + 0.5);
+}
+
+TEST(SvgChart, DrawsEveryPanelSeriesAndMarker) {
+  util::Chart chart{"a <title>", "step", false, {}};
+  chart.panels.push_back({"loss", {{"train", {{0, 2.0}, {1, 1.5}, {2, NAN}, {3, 1.0}}, false}, {"valid", {{3, 1.2}}, true}},
+                          {{2, "unfreeze"}}});
+  chart.panels.push_back({"lr", {{"lr", {{0, 1e-3}, {3, 1e-4}}, false}}, {}});
+  const auto svg = util::render_svg(chart);
+  EXPECT_EQ(svg.rfind("<svg", 0), 0U);
+  EXPECT_THAT(svg, ::testing::HasSubstr("a &lt;title&gt;"));  // text is escaped
+  auto count = [&](const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = svg.find(what); at != std::string::npos; at = svg.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("<polyline"), 2U);  // train loss and lr; valid is dots
+  EXPECT_EQ(count("<circle"), 1U);
+  EXPECT_EQ(count("stroke-dasharray"), 1U);
+  // The NaN point is left out of the line: three points remain.
+  const auto line = svg.substr(svg.find("points=\"") + 8);
+  EXPECT_EQ(std::count(line.begin(), line.begin() + static_cast<std::ptrdiff_t>(line.find('"')), ','), 3);
+  // A log axis labels its decades.
+  util::Chart log_chart{"", "lr", true, {{"loss", {{"l", {{1e-5, 1}, {1e-1, 2}}, false}}, {}}}};
+  EXPECT_THAT(util::render_svg(log_chart), ::testing::HasSubstr(">1e-3<"));
 }
 
 TEST(SystemInfo, ThreadsAndDevice) {
