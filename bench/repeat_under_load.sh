@@ -9,13 +9,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 command -v stress-ng >/dev/null || { echo "repeat_under_load: needs stress-ng (apt-get install stress-ng)" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'pkill -P $$ stress-ng 2>/dev/null || true; rm -rf "$work"' EXIT
-export ULMFIT_CACHE=$work/cache   # fresh: the first run measures bf16 against fp32
 losses() { python3 -c 'import json,sys; print([json.loads(l)["loss"] for l in open(sys.argv[1]) if "\"loss\"" in l])' "$1"; }
 
-"$bin" pretrain --config bench/configs/repeat-lm.yaml --out "$work/idle" 2>"$work/idle.log" >/dev/null
+# A fresh cache for these two runs (only): the first measures bf16 against fp32.
+ULMFIT_CACHE=$work/cache "$bin" pretrain --config bench/configs/repeat-lm.yaml --out "$work/idle" 2>"$work/idle.log" >/dev/null
 stress-ng --cpu 2 >/dev/null 2>&1 &
 sleep 2
-"$bin" pretrain --config bench/configs/repeat-lm.yaml --out "$work/busy" 2>"$work/busy.log" >/dev/null
+ULMFIT_CACHE=$work/cache "$bin" pretrain --config bench/configs/repeat-lm.yaml --out "$work/busy" 2>"$work/busy.log" >/dev/null
 for run in idle busy; do
   echo "$run: $(grep -m1 -o "precision [a-z0-9]*" "$work/$run.log"); $(grep -m1 -o "threads: .*" "$work/$run.log")"
 done

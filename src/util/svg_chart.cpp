@@ -7,7 +7,7 @@
 namespace ulmfit::util {
 namespace {
 
-constexpr double kWidth = 640, kPanelHeight = 220, kLeft = 70, kRight = 20, kTop = 30, kBottom = 50;
+constexpr double kWidth = 640, kPanelHeight = 220, kLeft = 85, kRight = 20, kTop = 30, kBottom = 50;
 const char* const kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"};
 
 std::string escape(const std::string& text) {
