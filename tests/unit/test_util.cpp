@@ -159,6 +159,7 @@ TEST(CpuLoad, ThreadsZeroTakesTheFreeCores) {
 }
 
 TEST(CpuLoad, AnotherProcessSpinningCountsAsBusy) {
+  if (util::measure_other_busy_cores(10) < 0) GTEST_SKIP() << "no /proc/stat here";
   double busy = 0;
   {
     testing::BusyProcess spinner(std::chrono::milliseconds(600));
