@@ -106,6 +106,9 @@ torch::Tensor PoolingClassifierImpl::forward(const torch::Tensor& outputs, const
     case Pooling::kFirst:
       x = masked_first_pool(features, mask);
       break;
+    case Pooling::kMean:
+      x = masked_mean(features, mask.to(torch::kBool));
+      break;
     case Pooling::kLast:
       x = masked_last_pool(features, mask);
       break;

@@ -1,6 +1,7 @@
 #include "ulmfit/nn/model_factory.h"
 
 #include "ulmfit/nn/awd_lstm.h"
+#include "ulmfit/nn/ngram_bag.h"
 #include "ulmfit/nn/transformer.h"
 #include "ulmfit/text/tokenizer.h"
 #include "ulmfit/util/error.h"
@@ -9,6 +10,13 @@ namespace ulmfit::nn {
 
 void check_architecture(const config::Config& cfg, bool language_model) {
   const auto& m = cfg.model;
+  if (m.backbone == "ngrams") {
+    if (language_model) {
+      throw ConfigError(cfg.where("model.backbone") + ": ngrams is a classifier baseline with no language model; "
+                        "use it with finetune");
+    }
+    return;
+  }
   if (m.backbone == "awd_lstm") return;
   if (m.emb_size % m.heads != 0) {
     throw ConfigError(cfg.where("model.heads") + ": emb_size " + std::to_string(m.emb_size) +
@@ -29,6 +37,12 @@ bool is_masked_lm(const config::ModelConfig& model) { return model.backbone == "
 
 Backbone make_backbone(const config::ModelConfig& model, int64_t vocab_size) {
   const auto& d = model.dropout;
+  if (model.backbone == "ngrams") {
+    return std::make_shared<NGramBagImpl>(NGramBagOptions(vocab_size, model.emb_size)
+                                              .order(model.ngram_order)
+                                              .buckets(model.ngram_buckets)
+                                              .pad_id(text::SpecialIds::kPad));
+  }
   if (model.backbone == "awd_lstm") {
     return std::make_shared<AwdLstmImpl>(AwdLstmOptions(vocab_size, model.emb_size, model.hidden_size, model.layers)
                                              .embed_p(d.embed * d.mult)
@@ -85,6 +99,11 @@ SequenceClassifier make_classifier(const config::ModelConfig& model, const confi
       throw ConfigError("model.pooling: hugging_face needs a model with a Hugging Face layout (an imported bert, "
                         "distilbert or gpt2), not a " + model.backbone + " with norm " + model.norm);
     }
+    return SequenceClassifier(make_backbone(model, vocab_size), options);
+  }
+  if (model.backbone == "ngrams") {
+    // fastText: the mean of the document's n-gram embeddings, one linear layer.
+    options.pooling(Pooling::kMean).hidden({}).dropouts({head_p}).batch_norm(false);
     return SequenceClassifier(make_backbone(model, vocab_size), options);
   }
   // ULMFiT's head: BatchNorm, dropout, linear, ReLU, ... GPT style pools like

@@ -2,7 +2,10 @@
 
 #include "../test_helpers.h"
 #include "ulmfit/nn/awd_lstm.h"
+#include "ulmfit/nn/ngram_bag.h"
 #include "ulmfit/nn/heads.h"
+#include "ulmfit/nn/model_factory.h"
+#include "ulmfit/util/error.h"
 
 namespace ulmfit {
 namespace {
@@ -150,6 +153,51 @@ TEST_F(NnTest, LanguageModelTiesTheDecoderToTheEmbedding) {
   const auto groups = lm->layer_groups();
   ASSERT_EQ(groups.size(), 3u);
   EXPECT_EQ(groups.back().size(), 2u);  // embedding + decoder bias on top
+}
+
+TEST(NGramBag, HashedBigramsAreOrderedAndSharedAndTheBagHasItsShapes) {
+  nn::NGramBagImpl bag(nn::NGramBagOptions(20, 4).order(2).buckets(64).pad_id(0));
+  // Rows: the vocabulary's 20, then 64 buckets for the bigrams.
+  EXPECT_EQ(bag.embedding->weight.sizes(), torch::IntArrayRef({84, 4}));
+  const auto tokens = torch::tensor({{5, 6, 7, 5, 6}, {6, 5, 0, 0, 0}});
+  const auto rows = bag.ngram_rows(tokens);
+  ASSERT_EQ(rows.sizes(), torch::IntArrayRef({2, 5, 2}));
+  EXPECT_TRUE(torch::equal(rows.select(2, 0), tokens));  // order 1: the tokens themselves
+  const auto bigrams = rows.select(2, 1);
+  EXPECT_TRUE((bigrams >= 20).all().item<bool>());
+  EXPECT_TRUE((bigrams < 84).all().item<bool>());
+  // "5 6" at positions 1 and 4 of the first row: one bigram, one row.
+  EXPECT_EQ(bigrams[0][1].item<int64_t>(), bigrams[0][4].item<int64_t>());
+  // "6 5" is another bigram than "5 6"; a document's first token pairs with pad.
+  EXPECT_NE(bigrams[1][1].item<int64_t>(), bigrams[0][1].item<int64_t>());
+  EXPECT_EQ(bigrams[0][0].item<int64_t>(), nn::NGramBagImpl(nn::NGramBagOptions(20, 4).buckets(64)).ngram_rows(torch::tensor({{5}}))[0][0][1].item<int64_t>());
+  // The output at a position is the sum of its n-grams' rows.
+  nn::RecurrentState none;
+  const auto out = bag.forward(tokens, none);
+  ASSERT_EQ(out.sizes(), torch::IntArrayRef({2, 5, 4}));
+  const auto& w = bag.embedding->weight;
+  EXPECT_TRUE(torch::allclose(out[0][2], w[7] + w[bigrams[0][2].item<int64_t>()]));
+  // Order 3 adds a third row per position; order 1 has no buckets at all.
+  EXPECT_EQ(nn::NGramBagImpl(nn::NGramBagOptions(20, 4).order(3).buckets(64)).ngram_rows(tokens).size(2), 3);
+  EXPECT_EQ(nn::NGramBagImpl(nn::NGramBagOptions(20, 4).order(1)).embedding->weight.size(0), 20);
+}
+
+TEST(NGramBag, ClassifierAveragesTheBagIntoOneLinearLayerAndHasNoLanguageModel) {
+  config::Config cfg;
+  cfg.model.backbone = "ngrams";
+  cfg.model.emb_size = 8;
+  cfg.model.ngram_buckets = 128;
+  auto clf = nn::make_classifier(cfg.model, cfg.train, 30, 2);
+  ASSERT_EQ(clf->head->linears.size(), 1U);
+  EXPECT_EQ(clf->head->linears[0]->weight.sizes(), torch::IntArrayRef({2, 8}));
+  EXPECT_TRUE(clf->head->norms.empty());
+  // Padding does not change a document's logits: the mean is over its tokens.
+  clf->eval();
+  const auto a = clf->forward(torch::tensor({{3, 4, 5}}), torch::ones({1, 3}, torch::kBool));
+  const auto b = clf->forward(torch::tensor({{3, 4, 5, 0, 0}}), torch::tensor({{1, 1, 1, 0, 0}}).to(torch::kBool));
+  EXPECT_TRUE(torch::allclose(a, b, 1e-5, 1e-6));
+  EXPECT_THROW(nn::check_architecture(cfg, true), ConfigError);
+  EXPECT_NO_THROW(nn::check_architecture(cfg, false));
 }
 
 }  // namespace

@@ -123,7 +123,7 @@ struct DropoutConfig {
 };
 
 struct ModelConfig {
-  std::string backbone = "awd_lstm";  // awd_lstm | transformer | bert
+  std::string backbone = "awd_lstm";  // awd_lstm | transformer | bert | ngrams
   int emb_size = 400;
   int hidden_size = 1152;
   int layers = 3;
@@ -136,12 +136,15 @@ struct ModelConfig {
   int type_vocab_size = 0;            // transformer / bert: token-type embeddings (BERT: 2); 0 = none
   bool output_bias = true;            // the LM decoder's bias (GPT-2's tied head has none)
   std::string pooling = "auto";       // classifier head: auto | concat | first_mean | hugging_face
+  int ngram_order = 2;                // ngrams: longest n-gram
+  std::int64_t ngram_buckets = 1 << 20;  // ngrams: hashed rows for n-grams of 2+ tokens
   DropoutConfig dropout;
 
   template <class V>
   void visit(V& v) {
-    v.value("backbone", backbone, "awd_lstm | transformer | bert",
-            one_of({"awd_lstm", "transformer", "bert"}));
+    v.value("backbone", backbone,
+            "awd_lstm | transformer | bert | ngrams (the fastText-style baseline: classifiers only)",
+            one_of({"awd_lstm", "transformer", "bert", "ngrams"}));
     v.value("emb_size", emb_size, "embedding width (transformer / bert: the model width)", at_least(1));
     v.value("hidden_size", hidden_size,
             "awd_lstm: LSTM hidden width (the last layer uses emb_size); transformers use 4 x emb_size",
@@ -164,6 +167,9 @@ struct ModelConfig {
             "mean], BatchNorm-ReLU head) | first_mean ([first, mean]) | hugging_face (an imported model's "
             "*ForSequenceClassification head, which export writes)",
             one_of({"auto", "concat", "first_mean", "hugging_face"}));
+    v.value("ngram_order", ngram_order, "ngrams: longest n-gram of tokens (1 = tokens alone)", in_range(1, 5));
+    v.value("ngram_buckets", ngram_buckets, "ngrams: hashed embedding rows shared by n-grams of 2+ tokens",
+            at_least<std::int64_t>(1));
     v.section("dropout", dropout);
   }
 };
