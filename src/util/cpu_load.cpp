@@ -43,6 +43,12 @@ long long busy_ticks() {
   return field[0] + field[1] + field[2] + field[5] + field[6] + field[7];
 }
 
+/// The start-up measurement, without touching OpenMP's policy.
+void measure_setup() {
+  g_setup.other_busy_cores = measure_other_busy_cores(100);
+  g_setup.policy_from_user = std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr;
+}
+
 }  // namespace
 
 double measure_other_busy_cores(int window_ms) {
@@ -70,8 +76,7 @@ void prepare_threading(char** argv) {
     ::unsetenv(kCarriedLoad);
     return;
   }
-  g_setup.other_busy_cores = measure_other_busy_cores(100);
-  g_setup.policy_from_user = std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr;
+  measure_setup();
   if (g_setup.policy_from_user || g_setup.other_busy_cores < kBusyCoreThreshold || argv == nullptr) return;
   // OpenMP read its environment when LibTorch was loaded, before main(): the
   // policy only takes effect in a fresh process image. Nothing has been read or
@@ -90,8 +95,7 @@ const ThreadingSetup& threading_setup() {
   if (!g_prepared) {
     // Too late to change OpenMP's policy here: only measure.
     g_prepared = true;
-    g_setup.other_busy_cores = measure_other_busy_cores(100);
-    g_setup.policy_from_user = std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr;
+    measure_setup();
   }
   return g_setup;
 }
