@@ -32,10 +32,17 @@ else
 fi
 timed "adapt (IMDB unlabelled)" "$bin" adapt --config "$adapt_cfg" --from "$pretrained" --out "$runs/adapt" --overwrite
 timed "classifier (b) pretrained + adapted" "$bin" finetune --config "$clf_cfg" --from "$runs/adapt" --out "$runs/transfer" --overwrite
-timed "classifier (a) from scratch" "$bin" finetune --config "$clf_cfg" --out "$runs/scratch" --overwrite
+# The scratch arm: the same config less the keys of the fine-tuning recipe
+# (gradual unfreezing, per-stage and discriminative LRs), so finetune's
+# from-scratch recipe fills them in (every group from the start, one LR).
+scratch_cfg=$(dirname "$clf_cfg")/.scratch-$(basename "$clf_cfg")
+grep -vE '^ *(freeze_to|unfreeze|stage_lrs|discriminative_factor|lr):' "$clf_cfg" >"$scratch_cfg"
+trap 'rm -f "$scratch_cfg"' EXIT
+timed "classifier (a) from scratch" "$bin" finetune --config "$scratch_cfg" --out "$runs/scratch" --overwrite
 test_data="$ULMFIT_DATA/imdb/aclImdb/test"
 for arm in scratch transfer; do
-  "$bin" evaluate --model "$runs/$arm" --data "$test_data" --limit 5000 --json >"$runs/$arm-test.json"
+  "$bin" evaluate --model "$runs/$arm" --data "$test_data" --limit 5000 --balanced --json >"$runs/$arm-test.json"
+  echo "$arm: $(grep -o '"predicted_[a-z]*":[0-9]*' "$runs/$arm-test.json" | tr '\n' ' ')"
 done
 grep -h '"eval":true' "$pretrained/metrics.jsonl" "$runs/adapt/metrics.jsonl" | sed 's/^/LM eval: /'
 awk 'FNR == 1 { match($0, /"accuracy":[0-9.]+/); acc[FILENAME] = substr($0, RSTART + 11, RLENGTH - 11) }

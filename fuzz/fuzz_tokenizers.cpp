@@ -5,6 +5,8 @@
 //   2: the rest is text for a small byte-level BPE built here (every byte in
 //      its alphabet, a few merges): decode(encode(text)) must give the bytes back
 //   3: the rest is text for a small WordPiece built here: every id in range
+//   4: the rest is text for the case and repetition markers: removing them
+//      must give the text back (valid UTF-8 that holds no marker word itself)
 // A rejected tokenizer must be a CheckpointError; anything else escaping, an
 // id outside the vocabulary, a lossy BPE round trip, or a crash is a bug.
 #include <cstddef>
@@ -15,6 +17,7 @@
 #include <string>
 
 #include "ulmfit/text/byte_level_bpe.h"
+#include "ulmfit/text/markers.h"
 #include "ulmfit/text/wordpiece.h"
 #include "ulmfit/util/error.h"
 
@@ -82,7 +85,7 @@ const char kText[] = "The films were good, weren't they? Ça va: 10/10 \xf0\x9f\
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
-  const int mode = data[0] % 4;
+  const int mode = data[0] % 5;
   const std::string rest(reinterpret_cast<const char*>(data + 1), size - 1);
   try {
     if (mode == 0) {
@@ -106,6 +109,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         expected.erase(at, 13);
       }
       if (bpe.decode(ids) != expected) fail("byte-level BPE lost bytes in a round trip");
+    } else if (mode == 4) {
+      bool literal = false;
+      for (const char* word : ulmfit::text::kMarkerWords) literal = literal || rest.find(word) != std::string::npos;
+      const auto marked = ulmfit::text::add_markers(rest);
+      if (!literal && ulmfit::text::remove_markers(marked) != rest) fail("removing the markers did not give the text back");
     } else {
       const auto& wp = small_wordpiece();
       const auto ids = wp.encode(rest);

@@ -58,6 +58,12 @@ int train(const TokenizerArgs& args) {
     return 0;
   }
   if (args.out.empty()) throw UsageError("tokenizer train needs --out PATH");
+  const std::string json_suffix = ".json";
+  if (cfg.tokenizer.model_type == "word" &&
+      (args.out.size() < json_suffix.size() ||
+       args.out.compare(args.out.size() - json_suffix.size(), json_suffix.size(), json_suffix) != 0)) {
+    throw UsageError("tokenizer train: a word tokenizer is saved as a tokenizer.json; give --out a name ending in .json");
+  }
   text::check_data_paths(cfg);
   const auto runtime = start_runtime(cfg);
   if (!cfg.data.train.given()) throw ConfigError("data.train.path: no training data given");

@@ -109,6 +109,9 @@ torch::Tensor PoolingClassifierImpl::forward(const torch::Tensor& outputs, const
     case Pooling::kMean:
       x = masked_mean(features, mask.to(torch::kBool));
       break;
+    case Pooling::kSum:
+      x = features.masked_fill(~mask.to(torch::kBool).unsqueeze(-1), 0).sum(1);
+      break;
     case Pooling::kLast:
       x = masked_last_pool(features, mask);
       break;

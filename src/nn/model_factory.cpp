@@ -41,6 +41,7 @@ Backbone make_backbone(const config::ModelConfig& model, int64_t vocab_size) {
     return std::make_shared<NGramBagImpl>(NGramBagOptions(vocab_size, model.emb_size)
                                               .order(model.ngram_order)
                                               .buckets(model.ngram_buckets)
+                                              .tfidf(model.ngram_weighting == "tfidf")
                                               .pad_id(text::SpecialIds::kPad));
   }
   if (model.backbone == "awd_lstm") {
@@ -102,8 +103,12 @@ SequenceClassifier make_classifier(const config::ModelConfig& model, const confi
     return SequenceClassifier(make_backbone(model, vocab_size), options);
   }
   if (model.backbone == "ngrams") {
-    // fastText: the mean of the document's n-gram embeddings, one linear layer.
-    options.pooling(Pooling::kMean).hidden({}).dropouts({head_p}).batch_norm(false);
+    // fastText: the mean of the document's n-gram embeddings, one linear layer;
+    // with tf-idf the bag has weighted and normalised each n-gram: their sum.
+    options.pooling(model.ngram_weighting == "tfidf" ? Pooling::kSum : Pooling::kMean)
+        .hidden({})
+        .dropouts({head_p})
+        .batch_norm(false);
     return SequenceClassifier(make_backbone(model, vocab_size), options);
   }
   // ULMFiT's head: BatchNorm, dropout, linear, ReLU, ... GPT style pools like

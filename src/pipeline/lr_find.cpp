@@ -56,7 +56,11 @@ LrFindResult lr_find(const config::Config& given, const util::RuntimeInfo& runti
   if (labelled) {
     auto model = nn::make_classifier(cfg.model, cfg.train, tokenizer.vocab_size(),
                                      static_cast<int64_t>(corpora.train->label_names().size()));
-    if (parent) parent->load_encoder_weights(*model->encoder, "model.pt");
+    if (parent) {
+      parent->load_encoder_weights(*model->encoder, "model.pt");
+    } else {
+      detail::fit_backbone_to_documents(*model->encoder, *corpora.train);
+    }
     model->to(device);
     tasks::ClassificationTask task(model, *corpora.train, nullptr, detail::classification_task_options(cfg, device));
     curve = train::lr_range_test(task, fit, 1e-7, 10, kSteps);

@@ -45,6 +45,14 @@ text::Tokenizer obtain_tokenizer(const config::Config& cfg, const util::RuntimeI
   return tok;
 }
 
+void fit_backbone_to_documents(nn::BackboneImpl& backbone, const text::TokenizedCorpus& train) {
+  backbone.fit_to_documents(train.size(), [&](std::size_t i) {
+    const auto doc = train.doc(i);
+    return torch::from_blob(const_cast<std::int32_t*>(doc.data), {static_cast<int64_t>(doc.size)}, torch::kInt)
+        .to(torch::kLong);
+  });
+}
+
 Corpora load_corpora(const config::Config& cfg, const text::Tokenizer& tokenizer, const util::RuntimeInfo& runtime,
                      const std::vector<std::string>& fixed_labels) {
   if (!cfg.data.train.given()) throw ConfigError(cfg.where("data.train.path") + ": no training data given");
@@ -203,14 +211,20 @@ StartPoint start_point(const config::Config& given, const std::string& from, con
                        const util::RuntimeInfo& runtime, const OutputClaim* resumed) {
   if (from.empty()) {
     // From scratch the tokenizer is trained on the task's own text: the baseline.
-    return {given, std::nullopt,
-            resumed ? run_or_new_tokenizer(given, runtime, *resumed) : obtain_tokenizer(given, runtime)};
+    config::Config cfg = given;
+    apply_from_scratch_recipe(cfg);
+    auto tokenizer = resumed ? run_or_new_tokenizer(cfg, runtime, *resumed) : obtain_tokenizer(cfg, runtime);
+    return {std::move(cfg), std::nullopt, std::move(tokenizer)};
   }
   RunDir parent = open_run(from, "lm", purpose);
   config::Config cfg = given;
   cfg.model = inherit_architecture(given, parent.read_config(), from);
   auto tokenizer = text::Tokenizer::load_from_run(parent.path());
-  if (std::string(tokenizer.file_name()) == "tokenizer.json") apply_pretrained_finetune_recipe(cfg);
+  // A Transformer with a Hugging Face tokenizer came from an import (an
+  // AWD-LSTM with one has a word vocabulary of its own making).
+  if (std::string(tokenizer.file_name()) == "tokenizer.json" && cfg.model.backbone != "awd_lstm") {
+    apply_pretrained_finetune_recipe(cfg);
+  }
   return {std::move(cfg), std::move(parent), std::move(tokenizer)};
 }
 

@@ -36,6 +36,10 @@ struct Corpora {
 Corpora load_corpora(const config::Config& cfg, const text::Tokenizer& tokenizer,
                      const util::RuntimeInfo& runtime, const std::vector<std::string>& fixed_labels = {});
 
+/// Hands a from-scratch classifier's backbone the training documents for the
+/// statistics it keeps (the n-grams bag's idf); a pretrained one brings its own.
+void fit_backbone_to_documents(nn::BackboneImpl& backbone, const text::TokenizedCorpus& train);
+
 train::FitOptions fit_options(const config::Config& cfg, const util::RuntimeInfo& runtime,
                               const torch::Device& device, const std::string& stage, std::size_t groups);
 
@@ -80,9 +84,13 @@ RunDir open_output(const OutputClaim& claim);
 /// Face model), for every train / dropout key `cfg` does not set itself.
 void apply_pretrained_finetune_recipe(config::Config& cfg);
 
+/// The recipe for a classifier trained from scratch (no --from): every layer
+/// group from the start at one LR, for every key `cfg` does not set itself.
+void apply_from_scratch_recipe(config::Config& cfg);
+
 /// `resumed`, when given, is the run being resumed: its own tokenizer is kept.
 /// A parent with a Hugging Face tokenizer (an imported model) gets
-/// apply_pretrained_finetune_recipe().
+/// apply_pretrained_finetune_recipe(); no parent, apply_from_scratch_recipe().
 StartPoint start_point(const config::Config& given, const std::string& from, const std::string& purpose,
                        const util::RuntimeInfo& runtime, const OutputClaim* resumed = nullptr);
 

@@ -118,7 +118,11 @@ StageResult finetune(const config::Config& given, const util::RuntimeInfo& runti
                     std::to_string(labels.size()));
   }
   auto model = nn::make_classifier(cfg.model, cfg.train, tokenizer.vocab_size(), static_cast<int64_t>(labels.size()));
-  if (parent) parent->load_encoder_weights(*model->encoder, "model.pt");
+  if (parent) {
+    parent->load_encoder_weights(*model->encoder, "model.pt");
+  } else {
+    detail::fit_backbone_to_documents(*model->encoder, *corpora.train);
+  }
   model->to(device);
   tasks::ClassificationTask task(model, *corpora.train, corpora.valid ? &*corpora.valid : nullptr,
                                  detail::classification_task_options(cfg, device));

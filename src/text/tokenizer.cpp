@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ulmfit/text/byte_level_bpe.h"
+#include "ulmfit/text/markers.h"
 #include "ulmfit/text/wordpiece.h"
 #include "ulmfit/util/error.h"
 #include "ulmfit/util/files.h"
@@ -85,6 +86,12 @@ class SentencePieceModel final : public TokenizerModel {
   SentencePieceModel(const std::string& model_proto, const std::string& origin) : serialized_(model_proto) {
     const auto status = processor_.LoadFromSerializedProto(model_proto);
     if (!status.ok()) throw CheckpointError(origin + ": not a SentencePiece model (" + status.ToString() + ")");
+    // A model trained with tokenizer.markers has the four marker words as
+    // (user-defined) pieces of their own: the model itself says whether to
+    // apply them. (Bare, without SentencePiece's word-start mark, they would
+    // otherwise be pieces only if the training text were full of them.)
+    markers_ = true;
+    for (const char* word : kMarkerWords) markers_ = markers_ && processor_.PieceToId(word) != processor_.unk_id();
     const auto& p = processor_;
     if (p.pad_id() != SpecialIds::kPad || p.unk_id() != SpecialIds::kUnk || p.bos_id() != SpecialIds::kBos ||
         p.eos_id() != SpecialIds::kEos || p.PieceToId("<mask>") != SpecialIds::kMask) {
@@ -94,18 +101,20 @@ class SentencePieceModel final : public TokenizerModel {
   }
   std::vector<int> encode(std::string_view text) const override {
     std::vector<int> ids;
-    check_status(processor_.Encode(text, &ids), "encoding failed");
+    check_status(markers_ ? processor_.Encode(add_markers(text), &ids) : processor_.Encode(text, &ids),
+                 "encoding failed");
     return ids;
   }
   std::vector<std::string> encode_pieces(std::string_view text) const override {
     std::vector<std::string> pieces;
-    check_status(processor_.Encode(text, &pieces), "encoding failed");
+    check_status(markers_ ? processor_.Encode(add_markers(text), &pieces) : processor_.Encode(text, &pieces),
+                 "encoding failed");
     return pieces;
   }
   std::string decode(const std::vector<int>& ids) const override {
     std::string text;
     check_status(processor_.Decode(ids, &text), "decoding failed");
-    return text;
+    return markers_ ? remove_markers(text) : text;
   }
   int vocab_size() const override { return processor_.GetPieceSize(); }
   const std::string& piece(int id) const override { return processor_.IdToPiece(id); }
@@ -115,6 +124,7 @@ class SentencePieceModel final : public TokenizerModel {
  private:
   sentencepiece::SentencePieceProcessor processor_;
   std::string serialized_;
+  bool markers_ = false;
 };
 
 /// Where the toolkit's five special tokens sit among a Hugging Face
@@ -300,7 +310,14 @@ Tokenizer::~Tokenizer() = default;
 Tokenizer Tokenizer::train(const config::TokenizerConfig& config,
                            const std::vector<std::string>& documents, int threads) {
   if (documents.empty()) throw DataError("cannot train a tokenizer on an empty corpus");
-  const std::unordered_map<std::string, std::string> args = {
+  if (config.markers && config.model_type == "word") {
+    throw ConfigError("tokenizer.markers: the word tokenizer lower-cases by itself; markers are for SentencePiece");
+  }
+  if (config.model_type == "word") {
+    return Tokenizer(std::make_unique<WordPieceModel>(
+        WordPiece::train_words(documents, config.vocab_size, config.min_count, threads), "trained word vocabulary"));
+  }
+  std::unordered_map<std::string, std::string> args = {
       {"model_type", config.model_type},
       {"vocab_size", std::to_string(config.vocab_size)},
       {"character_coverage", std::to_string(config.character_coverage)},
@@ -321,7 +338,17 @@ Tokenizer Tokenizer::train(const config::TokenizerConfig& config,
       {"hard_vocab_limit", "false"},
       {"minloglevel", "2"},
   };
-  DocumentIterator it(documents, static_cast<std::size_t>(config.max_sentence_length));
+  std::vector<std::string> marked;
+  if (config.markers) {
+    std::string words;
+    for (const char* w : kMarkerWords) words += (words.empty() ? "" : ",") + std::string(w);
+    args["user_defined_symbols"] = words;
+    marked.resize(documents.size());
+    parallel_for(documents.size(), threads, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t i = begin; i < end; ++i) marked[i] = add_markers(documents[i]);
+    });
+  }
+  DocumentIterator it(config.markers ? marked : documents, static_cast<std::size_t>(config.max_sentence_length));
   std::string model;
   check_status(sentencepiece::SentencePieceTrainer::Train(args, &it, &model),
                "tokenizer training failed");

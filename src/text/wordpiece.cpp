@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "ulmfit/util/error.h"
@@ -86,6 +87,33 @@ void append_utf8(utf8proc_int32_t c, std::string& out) {
 
 
 }  // namespace
+
+void for_each_bert_word(const std::string& normal, const std::function<void(const std::string&)>& fn) {
+  std::string word;
+  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(normal.data());
+  auto left = static_cast<utf8proc_ssize_t>(normal.size());
+  auto flush = [&] {
+    if (!word.empty()) fn(word);
+    word.clear();
+  };
+  while (left > 0) {
+    utf8proc_int32_t c = 0;
+    auto n = utf8proc_iterate(p, left, &c);
+    if (n < 0) n = 1, c = 0xFFFD;  // not UTF-8 (bert_normalize's output always is): one byte, replaced
+    if (is_white_space(c)) {
+      flush();
+    } else if (is_punctuation(c)) {
+      flush();
+      word.assign(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+      flush();
+    } else {
+      word.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+    }
+    p += n;
+    left -= n;
+  }
+  flush();
+}
 
 std::string bert_normalize(std::string_view text, const BertNormalizerOptions& o) {
   std::vector<utf8proc_int32_t> cps = decode_utf8(text);
@@ -208,6 +236,39 @@ WordPiece WordPiece::from_tokenizer_json(const std::string& json_text, const std
   return wp;
 }
 
+WordPiece WordPiece::train_words(const std::vector<std::string>& documents, int vocab_size, int min_count,
+                                 int threads) {
+  // Count the words of each block of documents on its own thread, then merge.
+  const std::size_t blocks = static_cast<std::size_t>(std::max(threads, 1));
+  std::vector<std::unordered_map<std::string, std::int64_t>> counts(blocks);
+  const BertNormalizerOptions normalizer;
+  std::vector<std::thread> workers;
+  for (std::size_t b = 0; b < blocks; ++b) {
+    workers.emplace_back([&, b] {
+      for (std::size_t i = b; i < documents.size(); i += blocks) {
+        for_each_bert_word(bert_normalize(documents[i], normalizer), [&](const std::string& w) { ++counts[b][w]; });
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  for (std::size_t b = 1; b < blocks; ++b) {
+    for (const auto& [word, n] : counts[b]) counts[0][word] += n;
+  }
+  std::vector<std::pair<std::string, std::int64_t>> words;
+  for (auto& [word, n] : counts[0]) {
+    if (n >= min_count) words.emplace_back(word, n);
+  }
+  // Most frequent first; ties alphabetical, so the vocabulary does not depend on the thread count.
+  std::sort(words.begin(), words.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  std::string vocab_txt = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
+  const std::size_t room = static_cast<std::size_t>(std::max(vocab_size - 5, 0));
+  for (std::size_t i = 0; i < std::min(room, words.size()); ++i) vocab_txt += words[i].first + "\n";
+  vocab_txt.pop_back();
+  return from_vocab_txt(vocab_txt, /*lowercase=*/true, "trained word vocabulary");
+}
+
 WordPiece WordPiece::from_vocab_txt(const std::string& text, bool lowercase, const std::string& origin) {
   WordPiece wp;
   std::size_t start = 0;
@@ -308,30 +369,7 @@ void WordPiece::append_word(const std::string& word, std::vector<int>& ids) cons
 std::vector<int> WordPiece::encode(std::string_view text) const {
   std::vector<int> ids;
   auto encode_plain = [&](std::string_view part) {
-    const std::string normal = bert_normalize(part, normalizer_);
-    std::string word;
-    const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(normal.data());
-    utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(normal.size());
-    auto flush = [&] {
-      if (!word.empty()) append_word(word, ids);
-      word.clear();
-    };
-    while (left > 0) {
-      utf8proc_int32_t c = 0;
-      const auto n = utf8proc_iterate(p, left, &c);  // valid: bert_normalize wrote it
-      if (is_white_space(c)) {
-        flush();
-      } else if (is_punctuation(c)) {
-        flush();
-        word.assign(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
-        flush();
-      } else {
-        word.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
-      }
-      p += n;
-      left -= n;
-    }
-    flush();
+    for_each_bert_word(bert_normalize(part, normalizer_), [&](const std::string& word) { append_word(word, ids); });
   };
   // Special tokens in the raw text ("[SEP]") are matched before normalisation.
   std::array<bool, 256> starts{};

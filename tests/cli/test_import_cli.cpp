@@ -109,7 +109,7 @@ TEST_F(CliImport, FinetuneFromAnImportNeedsOnlyTheDataAndKeepsWhatTheConfigSets)
              "  valid_split: 0.25\n");
   const auto plain = cli_run("finetune --config " + at("data-only.yaml") + " --from " + at("bert") + " --out " + at("clf"), dir_.path());
   ASSERT_EQ(plain.code, 0) << plain.err;
-  EXPECT_THAT(plain.err, HasSubstr("the fine-tuning recipe sets what the config leaves out"));
+  EXPECT_THAT(plain.err, HasSubstr("pretrained Transformer: the recipe sets what the config leaves out"));
   const auto recipe = config::load_config((dir_ / "clf" / "config.yaml").string());
   EXPECT_EQ(recipe.train.epochs, 4);
   EXPECT_EQ(recipe.train.freeze_to, (std::vector<int>{1, 0}));

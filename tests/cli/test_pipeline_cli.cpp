@@ -10,6 +10,7 @@ namespace ulmfit {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::write_file;
 
 class CliPipeline : public ::testing::Test {
@@ -146,6 +147,18 @@ TEST_F(CliPipeline, FinetuneFromScratchAndLrFind) {
   const auto clf = cli_run("finetune --config " + cfg("tiny-classifier.yaml") + " --out " + run("scratch"), dir_.path());
   ASSERT_EQ(clf.code, 0) << clf.err;
   EXPECT_THAT(clf.err, HasSubstr("from scratch"));
+  // The from-scratch recipe: one LR for every group (the config asks for
+  // gradual unfreezing and its own LR, which are kept).
+  EXPECT_THAT(clf.err, HasSubstr("from scratch: the recipe sets what the config leaves out (train.discriminative_factor)"));
+  const auto resolved = util::read_file(dir_ / "scratch/config.yaml");
+  EXPECT_THAT(resolved, HasSubstr("discriminative_factor: 1.0 "));
+  EXPECT_THAT(resolved, HasSubstr("unfreeze: \"gradual\""));
+  const auto own = cli_run("finetune --config " + cfg("tiny-classifier.yaml") +
+                               " --set train.discriminative_factor=2 --set train.epochs=1 --out " + run("own"),
+                           dir_.path());
+  ASSERT_EQ(own.code, 0) << own.err;
+  EXPECT_THAT(own.err, Not(HasSubstr("the recipe sets")));
+  EXPECT_THAT(util::read_file(dir_ / "own/config.yaml"), HasSubstr("discriminative_factor: 2.0 "));
   const auto lr = cli_run("lr-find --config " + cfg("tiny-lm.yaml") + " --out " + run("lrf"), dir_.path());
   ASSERT_EQ(lr.code, 0) << lr.err;
   EXPECT_THAT(lr.out, HasSubstr("suggested lr"));

@@ -182,20 +182,50 @@ TEST(NGramBag, HashedBigramsAreOrderedAndSharedAndTheBagHasItsShapes) {
   EXPECT_EQ(nn::NGramBagImpl(nn::NGramBagOptions(20, 4).order(1)).embedding->weight.size(0), 20);
 }
 
-TEST(NGramBag, ClassifierAveragesTheBagIntoOneLinearLayerAndHasNoLanguageModel) {
+TEST(NGramBag, TfidfWeighsRareNgramsUpAndNormalisesEachDocument) {
+  nn::NGramBagImpl bag(nn::NGramBagOptions(10, 3).order(1).pad_id(0).tfidf(true));
+  const std::vector<torch::Tensor> docs = {torch::tensor({5, 6}), torch::tensor({5, 7, 7}), torch::tensor({5, 8})};
+  bag.fit_to_documents(docs.size(), [&](std::size_t i) { return docs[i]; });
+  // Smoothed idf: token 5 is in all 3 documents, 6 in one, 9 in none.
+  const auto idf = [](double df) { return std::log(4.0 / (1.0 + df)) + 1.0; };
+  EXPECT_NEAR(bag.idf[5].item<double>(), idf(3), 1e-6);
+  EXPECT_NEAR(bag.idf[6].item<double>(), idf(1), 1e-6);
+  EXPECT_NEAR(bag.idf[7].item<double>(), idf(1), 1e-6);  // twice in one document: still one document
+  EXPECT_NEAR(bag.idf[9].item<double>(), idf(0), 1e-6);
+  // "5 6 6" then padding: sum = (idf5 w5 + 2 idf6 w6) / sqrt(idf5^2 + (2 idf6)^2).
+  nn::RecurrentState none;
+  const auto out = bag.forward(torch::tensor({{5, 6, 6, 0}, {7, 0, 0, 0}}), none);
+  const auto& w = bag.embedding->weight;
+  const double norm = std::sqrt(idf(3) * idf(3) + 4 * idf(1) * idf(1));
+  const auto expected = (idf(3) * w[5] + 2 * idf(1) * w[6]) / norm;
+  EXPECT_TRUE(torch::allclose(out[0].sum(0), expected, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::equal(out[0][3], torch::zeros({3})));  // padding weighs nothing
+  // Each document is normalised on its own: a one-token document is that token's row.
+  EXPECT_TRUE(torch::allclose(out[1].sum(0), w[7], 1e-5, 1e-6));
+  // Without tfidf, nothing is fitted and every row counts once.
+  nn::NGramBagImpl plain(nn::NGramBagOptions(10, 3).order(1));
+  plain.fit_to_documents(docs.size(), [&](std::size_t i) { return docs[i]; });
+  EXPECT_FALSE(plain.idf.defined());
+}
+
+TEST(NGramBag, ClassifierPoolsTheBagIntoOneLinearLayerAndHasNoLanguageModel) {
   config::Config cfg;
   cfg.model.backbone = "ngrams";
   cfg.model.emb_size = 8;
   cfg.model.ngram_buckets = 128;
-  auto clf = nn::make_classifier(cfg.model, cfg.train, 30, 2);
-  ASSERT_EQ(clf->head->linears.size(), 1U);
-  EXPECT_EQ(clf->head->linears[0]->weight.sizes(), torch::IntArrayRef({2, 8}));
-  EXPECT_TRUE(clf->head->norms.empty());
-  // Padding does not change a document's logits: the mean is over its tokens.
-  clf->eval();
-  const auto a = clf->forward(torch::tensor({{3, 4, 5}}), torch::ones({1, 3}, torch::kBool));
-  const auto b = clf->forward(torch::tensor({{3, 4, 5, 0, 0}}), torch::tensor({{1, 1, 1, 0, 0}}).to(torch::kBool));
-  EXPECT_TRUE(torch::allclose(a, b, 1e-5, 1e-6));
+  for (const std::string weighting : {"tfidf", "mean"}) {
+    cfg.model.ngram_weighting = weighting;
+    auto clf = nn::make_classifier(cfg.model, cfg.train, 30, 2);
+    ASSERT_EQ(clf->head->linears.size(), 1U);
+    EXPECT_EQ(clf->head->linears[0]->weight.sizes(), torch::IntArrayRef({2, 8}));
+    EXPECT_TRUE(clf->head->norms.empty());
+    EXPECT_EQ(clf->head->options.pooling(), weighting == "tfidf" ? nn::Pooling::kSum : nn::Pooling::kMean);
+    // Padding does not change a document's logits.
+    clf->eval();
+    const auto a = clf->forward(torch::tensor({{3, 4, 5}}), torch::ones({1, 3}, torch::kBool));
+    const auto b = clf->forward(torch::tensor({{3, 4, 5, 0, 0}}), torch::tensor({{1, 1, 1, 0, 0}}).to(torch::kBool));
+    EXPECT_TRUE(torch::allclose(a, b, 1e-5, 1e-6)) << weighting;
+  }
   EXPECT_THROW(nn::check_architecture(cfg, true), ConfigError);
   EXPECT_NO_THROW(nn::check_architecture(cfg, false));
 }

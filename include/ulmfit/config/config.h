@@ -17,7 +17,9 @@ namespace ulmfit::config {
 struct TokenizerConfig {
   std::string path;                     // a trained SentencePiece model to use; empty = train one
   int vocab_size = 16000;               // pieces, including pad/unk/bos/eos/mask
-  std::string model_type = "unigram";   // unigram | bpe
+  std::string model_type = "unigram";   // unigram | bpe (SentencePiece) | word (lower-cased words)
+  int min_count = 1;                    // word: rarer words become unknown
+  bool markers = false;                 // SentencePiece: fastai-style case and repetition markers
   double character_coverage = 0.9999;   // share of characters the vocabulary must cover
   std::int64_t input_sentence_size = 1000000;  // documents sampled for training; 0 = all
   int max_sentence_length = 16384;      // bytes; longer training documents are split
@@ -26,7 +28,14 @@ struct TokenizerConfig {
   void visit(V& v) {
     v.path("path", path, "trained SentencePiece model to use instead of training one");
     v.value("vocab_size", vocab_size, "pieces, including pad/unk/bos/eos/mask", at_least(16));
-    v.value("model_type", model_type, "unigram | bpe", one_of({"unigram", "bpe"}));
+    v.value("model_type", model_type,
+            "unigram | bpe (SentencePiece pieces) | word (lower-cased words and punctuation, "
+            "saved as a BERT tokenizer.json)",
+            one_of({"unigram", "bpe", "word"}));
+    v.value("min_count", min_count, "word: words seen fewer times become unknown", at_least(1));
+    v.value("markers", markers,
+            "SentencePiece: lower-case with xxmaj / xxup markers and count repeats with xxrep / xxwrep (fastai's "
+            "rules, undone when decoding)");
     v.value("character_coverage", character_coverage, "share of characters covered",
             in_range(0.5, 1.0));
     v.value("input_sentence_size", input_sentence_size,
@@ -138,6 +147,7 @@ struct ModelConfig {
   std::string pooling = "auto";       // classifier head: auto | concat | first_mean | hugging_face
   int ngram_order = 2;                // ngrams: longest n-gram
   std::int64_t ngram_buckets = 1 << 20;  // ngrams: hashed rows for n-grams of 2+ tokens
+  std::string ngram_weighting = "tfidf";  // ngrams: tfidf | mean (fastText)
   DropoutConfig dropout;
 
   template <class V>
@@ -170,6 +180,10 @@ struct ModelConfig {
     v.value("ngram_order", ngram_order, "ngrams: longest n-gram of tokens (1 = tokens alone)", in_range(1, 5));
     v.value("ngram_buckets", ngram_buckets, "ngrams: hashed embedding rows shared by n-grams of 2+ tokens",
             at_least<std::int64_t>(1));
+    v.value("ngram_weighting", ngram_weighting,
+            "ngrams: tfidf (each n-gram weighted by its inverse document frequency in the training documents, "
+            "the document's vector L2-normalised) | mean (fastText: the plain mean)",
+            one_of({"tfidf", "mean"}));
     v.section("dropout", dropout);
   }
 };

@@ -4,6 +4,7 @@
 /// Learner and stages.
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -46,6 +47,11 @@ class BackboneImpl : public torch::nn::Module {
   virtual bool carries_state() const { return true; }
   /// The longest sequence (cached tokens included) the backbone can read; 0 = any.
   virtual int64_t max_context() const { return 0; }
+  /// Statistics taken from the training documents before a classifier trains
+  /// from scratch (the n-grams bag's document frequencies). `document(i)` is
+  /// document i's token ids, 1-D; most backbones take none and never call it.
+  virtual void fit_to_documents(std::size_t /*count*/,
+                                const std::function<torch::Tensor(std::size_t)>& /*document*/) {}
 };
 using Backbone = std::shared_ptr<BackboneImpl>;
 

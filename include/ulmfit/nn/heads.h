@@ -53,7 +53,7 @@ torch::Tensor masked_first_pool(const torch::Tensor& outputs, const torch::Tenso
 torch::Tensor masked_last_pool(const torch::Tensor& outputs, const torch::Tensor& mask);
 
 /// How a classifier pools a document's outputs into one vector.
-enum class Pooling { kConcat, kFirstMean, kFirst, kLast, kMean };
+enum class Pooling { kConcat, kFirstMean, kFirst, kLast, kMean, kSum };
 
 struct PoolingClassifierOptions {
   PoolingClassifierOptions(int64_t features, int64_t classes) : features_(features), classes_(classes) {}
