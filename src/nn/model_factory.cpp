@@ -115,7 +115,10 @@ SequenceClassifier make_classifier(const config::ModelConfig& model, const confi
   // AWD-LSTM ([last, max, mean]); BERT style reads its first token (<s>, in
   // [CLS]'s place) and the mean.
   const bool first_mean = model.pooling == "first_mean" || (model.pooling == "auto" && is_masked_lm(model));
-  options.hidden({50}).dropouts({head_p, 0.1}).pooling(first_mean ? Pooling::kFirstMean : Pooling::kConcat);
+  options.hidden({50})
+      .dropouts({head_p, 0.1})
+      .pooling(first_mean ? Pooling::kFirstMean : Pooling::kConcat)
+      .batch_norm(model.head_batch_norm);
   return SequenceClassifier(make_backbone(model, vocab_size), options);
 }
 

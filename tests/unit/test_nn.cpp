@@ -208,6 +208,27 @@ TEST(NGramBag, TfidfWeighsRareNgramsUpAndNormalisesEachDocument) {
   EXPECT_FALSE(plain.idf.defined());
 }
 
+TEST(Heads, BatchNormInTheConcatHeadIsAnOption) {
+  config::Config cfg;
+  cfg.model.emb_size = 8;
+  cfg.model.hidden_size = 16;
+  cfg.model.layers = 2;
+  EXPECT_EQ(nn::make_classifier(cfg.model, cfg.train, 30, 2)->head->norms.size(), 2U);  // fastai's head
+  cfg.model.head_batch_norm = false;
+  auto clf = nn::make_classifier(cfg.model, cfg.train, 30, 2);
+  EXPECT_TRUE(clf->head->norms.empty());
+  ASSERT_EQ(clf->head->linears.size(), 2U);
+  // Without it a document's logits do not depend on the other documents of its batch.
+  torch::manual_seed(1);
+  cfg.model.dropout.mult = 0;
+  auto plain = nn::make_classifier(cfg.model, cfg.train, 30, 2);
+  plain->train();
+  for (auto& dropout : plain->head->dropouts) dropout->eval();  // the head's last dropout does not scale with mult
+  const auto one = plain->forward(torch::tensor({{3, 4, 5}}), torch::ones({1, 3}, torch::kBool));
+  const auto two = plain->forward(torch::tensor({{3, 4, 5}, {6, 7, 8}}), torch::ones({2, 3}, torch::kBool));
+  EXPECT_TRUE(torch::allclose(one[0], two[0], 1e-5, 1e-6));
+}
+
 TEST(NGramBag, ClassifierPoolsTheBagIntoOneLinearLayerAndHasNoLanguageModel) {
   config::Config cfg;
   cfg.model.backbone = "ngrams";

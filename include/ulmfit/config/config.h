@@ -145,6 +145,7 @@ struct ModelConfig {
   int type_vocab_size = 0;            // transformer / bert: token-type embeddings (BERT: 2); 0 = none
   bool output_bias = true;            // the LM decoder's bias (GPT-2's tied head has none)
   std::string pooling = "auto";       // classifier head: auto | concat | first_mean | hugging_face
+  bool head_batch_norm = true;        // concat / first_mean heads: BatchNorm before each linear layer
   int ngram_order = 2;                // ngrams: longest n-gram
   std::int64_t ngram_buckets = 1 << 20;  // ngrams: hashed rows for n-grams of 2+ tokens
   std::string ngram_weighting = "tfidf";  // ngrams: tfidf | mean (fastText)
@@ -177,6 +178,8 @@ struct ModelConfig {
             "mean], BatchNorm-ReLU head) | first_mean ([first, mean]) | hugging_face (an imported model's "
             "*ForSequenceClassification head, which export writes)",
             one_of({"auto", "concat", "first_mean", "hugging_face"}));
+    v.value("head_batch_norm", head_batch_norm,
+            "concat / first_mean classifier heads: BatchNorm before each linear layer (fastai's head)");
     v.value("ngram_order", ngram_order, "ngrams: longest n-gram of tokens (1 = tokens alone)", in_range(1, 5));
     v.value("ngram_buckets", ngram_buckets, "ngrams: hashed embedding rows shared by n-grams of 2+ tokens",
             at_least<std::int64_t>(1));
