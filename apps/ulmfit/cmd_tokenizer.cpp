@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -58,10 +59,7 @@ int train(const TokenizerArgs& args) {
     return 0;
   }
   if (args.out.empty()) throw UsageError("tokenizer train needs --out PATH");
-  const std::string json_suffix = ".json";
-  if (cfg.tokenizer.model_type == "word" &&
-      (args.out.size() < json_suffix.size() ||
-       args.out.compare(args.out.size() - json_suffix.size(), json_suffix.size(), json_suffix) != 0)) {
+  if (cfg.tokenizer.model_type == "word" && std::filesystem::path(args.out).extension() != ".json") {
     throw UsageError("tokenizer train: a word tokenizer is saved as a tokenizer.json; give --out a name ending in .json");
   }
   text::check_data_paths(cfg);

@@ -38,7 +38,7 @@ void NGramBagImpl::fit_to_documents(std::size_t count, const std::function<torch
   torch::NoGradGuard no_grad;
   auto df = torch::zeros({idf.size(0)}, torch::kFloat);
   for (std::size_t i = 0; i < count; ++i) {
-    const auto doc = document(i).to(torch::kLong).view({1, -1});
+    const auto doc = document(i).view({1, -1});
     if (doc.numel() == 0) continue;
     const auto present = std::get<0>(torch::_unique2(ngram_rows(doc).flatten()));
     df.index_add_(0, present, torch::ones({present.size(0)}));
@@ -52,7 +52,7 @@ torch::Tensor NGramBagImpl::forward(const torch::Tensor& tokens, RecurrentState&
   const auto vectors = embedding->forward(rows);    // [batch, time, order, dim]
   if (!options.tfidf()) return vectors.sum(2);
   // Weights: idf where there is a token, 0 on padding.
-  const auto real = (tokens != options.pad_id()).unsqueeze(2).to(idf.dtype());
+  const auto real = (tokens != options.pad_id()).unsqueeze(2);  // [batch, time, 1]
   const auto weights = idf.index_select(0, rows.flatten()).view(rows.sizes()) * real;
   // A document's tf-idf norm: sqrt(sum over distinct rows of (count x idf)^2).
   // Count distinct (document, row) pairs by making the key unique per document.
@@ -61,7 +61,7 @@ torch::Tensor NGramBagImpl::forward(const torch::Tensor& tokens, RecurrentState&
     torch::NoGradGuard no_grad;
     const int64_t batch = tokens.size(0), n_rows = idf.size(0);
     const auto doc_of = torch::arange(batch, rows.options()).view({-1, 1, 1}).expand_as(rows);
-    const auto keys = (doc_of * n_rows + rows).masked_select(real.to(torch::kBool).expand_as(rows));
+    const auto keys = (doc_of * n_rows + rows).masked_select(real.expand_as(rows));
     const auto [unique_keys, inverse, counts] = torch::_unique2(keys, /*sorted=*/false, false, /*return_counts=*/true);
     const auto weighted = counts.to(idf.dtype()) * idf.index_select(0, torch::remainder(unique_keys, n_rows));
     norms = torch::zeros({batch}, idf.options())

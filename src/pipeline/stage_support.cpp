@@ -48,8 +48,8 @@ text::Tokenizer obtain_tokenizer(const config::Config& cfg, const util::RuntimeI
 void fit_backbone_to_documents(nn::BackboneImpl& backbone, const text::TokenizedCorpus& train) {
   backbone.fit_to_documents(train.size(), [&](std::size_t i) {
     const auto doc = train.doc(i);
-    return torch::from_blob(const_cast<std::int32_t*>(doc.data), {static_cast<int64_t>(doc.size)}, torch::kInt)
-        .to(torch::kLong);
+    // A view of the corpus's ids, read (never written) before the next document.
+    return torch::from_blob(const_cast<std::int32_t*>(doc.data), {static_cast<int64_t>(doc.size)}, torch::kInt);
   });
 }
 

@@ -5,29 +5,14 @@
 #include <algorithm>
 #include <vector>
 
+#include "ulmfit/util/utf8.h"
+
 namespace ulmfit::text {
 namespace {
 
 using Codepoints = std::vector<utf8proc_int32_t>;
 
-bool decode(std::string_view s, Codepoints& out) {
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
-  auto left = static_cast<utf8proc_ssize_t>(s.size());
-  while (left > 0) {
-    utf8proc_int32_t c = 0;
-    const auto n = utf8proc_iterate(p, left, &c);
-    if (n <= 0) return false;
-    out.push_back(c);
-    p += n;
-    left -= n;
-  }
-  return true;
-}
-
-void append(std::string& out, utf8proc_int32_t c) {
-  utf8proc_uint8_t buf[4];
-  out.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(utf8proc_encode_char(c, buf)));
-}
+void append(std::string& out, utf8proc_int32_t c) { util::append_utf8(c, out); }
 
 void append(std::string& out, const Codepoints& cps, std::size_t begin, std::size_t end) {
   for (std::size_t i = begin; i < end; ++i) append(out, cps[i]);
@@ -217,15 +202,13 @@ std::string unmark_word_repeats(const Codepoints& cps) {
 }  // namespace
 
 std::string add_markers(std::string_view text) {
-  Codepoints cps;
-  if (!decode(text, cps)) return std::string(text);  // not UTF-8: left alone
-  return mark_char_repeats(mark_case(mark_word_repeats(cps)));
+  if (util::find_invalid_utf8(text) != std::string_view::npos) return std::string(text);  // not UTF-8: left alone
+  return mark_char_repeats(mark_case(mark_word_repeats(util::decode_utf8(text))));
 }
 
 std::string remove_markers(std::string_view text) {
-  Codepoints cps;
-  if (!decode(text, cps)) return std::string(text);
-  return unmark_word_repeats(unmark_case(unmark_char_repeats(cps)));
+  if (util::find_invalid_utf8(text) != std::string_view::npos) return std::string(text);
+  return unmark_word_repeats(unmark_case(unmark_char_repeats(util::decode_utf8(text))));
 }
 
 }  // namespace ulmfit::text

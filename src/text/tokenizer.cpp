@@ -314,8 +314,18 @@ Tokenizer Tokenizer::train(const config::TokenizerConfig& config,
     throw ConfigError("tokenizer.markers: the word tokenizer lower-cases by itself; markers are for SentencePiece");
   }
   if (config.model_type == "word") {
+    std::unordered_map<std::string, std::int64_t> counts;
+    std::mutex counts_mutex;
+    parallel_for(documents.size(), threads, [&](std::size_t begin, std::size_t end) {
+      std::unordered_map<std::string, std::int64_t> block;
+      for (std::size_t i = begin; i < end; ++i) {
+        for_each_bert_word(bert_normalize(documents[i], BertNormalizerOptions{}), [&](const std::string& w) { ++block[w]; });
+      }
+      std::lock_guard<std::mutex> lock(counts_mutex);
+      for (const auto& [word, n] : block) counts[word] += n;
+    });
     return Tokenizer(std::make_unique<WordPieceModel>(
-        WordPiece::train_words(documents, config.vocab_size, config.min_count, threads), "trained word vocabulary"));
+        WordPiece::from_word_counts(counts, config.vocab_size, config.min_count), "trained word vocabulary"));
   }
   std::unordered_map<std::string, std::string> args = {
       {"model_type", config.model_type},

@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "ulmfit/util/error.h"
 #include "ulmfit/util/json_fields.h"
+#include "ulmfit/util/utf8.h"
 
 namespace ulmfit::text {
 namespace {
@@ -60,32 +60,6 @@ bool is_chinese_char(utf8proc_int32_t c) {
          (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
-std::vector<utf8proc_int32_t> decode_utf8(std::string_view s) {
-  std::vector<utf8proc_int32_t> out;
-  out.reserve(s.size());
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
-  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(s.size());
-  while (left > 0) {
-    utf8proc_int32_t c = 0;
-    utf8proc_ssize_t n = utf8proc_iterate(p, left, &c);
-    if (n <= 0) {  // invalid byte: U+FFFD, as a lossy UTF-8 decoder gives
-      c = 0xFFFD;
-      n = 1;
-    }
-    out.push_back(c);
-    p += n;
-    left -= n;
-  }
-  return out;
-}
-
-void append_utf8(utf8proc_int32_t c, std::string& out) {
-  std::array<utf8proc_uint8_t, 4> buf{};
-  const auto n = utf8proc_encode_char(c, buf.data());
-  out.append(reinterpret_cast<const char*>(buf.data()), static_cast<std::size_t>(n));
-}
-
-
 }  // namespace
 
 void for_each_bert_word(const std::string& normal, const std::function<void(const std::string&)>& fn) {
@@ -99,7 +73,10 @@ void for_each_bert_word(const std::string& normal, const std::function<void(cons
   while (left > 0) {
     utf8proc_int32_t c = 0;
     auto n = utf8proc_iterate(p, left, &c);
-    if (n < 0) n = 1, c = 0xFFFD;  // not UTF-8 (bert_normalize's output always is): one byte, replaced
+    if (n <= 0) {  // not UTF-8 (bert_normalize's output always is): one byte, replaced
+      c = 0xFFFD;
+      n = 1;
+    }
     if (is_white_space(c)) {
       flush();
     } else if (is_punctuation(c)) {
@@ -116,7 +93,7 @@ void for_each_bert_word(const std::string& normal, const std::function<void(cons
 }
 
 std::string bert_normalize(std::string_view text, const BertNormalizerOptions& o) {
-  std::vector<utf8proc_int32_t> cps = decode_utf8(text);
+  std::vector<utf8proc_int32_t> cps = util::decode_utf8(text);
   std::vector<utf8proc_int32_t> next;
   next.reserve(cps.size());
   if (o.clean_text) {
@@ -161,7 +138,7 @@ std::string bert_normalize(std::string_view text, const BertNormalizerOptions& o
   }
   std::string out;
   out.reserve(cps.size());
-  for (auto c : cps) append_utf8(o.lowercase ? utf8proc_tolower(c) : c, out);
+  for (auto c : cps) util::append_utf8(o.lowercase ? utf8proc_tolower(c) : c, out);
   return out;
 }
 
@@ -236,26 +213,10 @@ WordPiece WordPiece::from_tokenizer_json(const std::string& json_text, const std
   return wp;
 }
 
-WordPiece WordPiece::train_words(const std::vector<std::string>& documents, int vocab_size, int min_count,
-                                 int threads) {
-  // Count the words of each block of documents on its own thread, then merge.
-  const std::size_t blocks = static_cast<std::size_t>(std::max(threads, 1));
-  std::vector<std::unordered_map<std::string, std::int64_t>> counts(blocks);
-  const BertNormalizerOptions normalizer;
-  std::vector<std::thread> workers;
-  for (std::size_t b = 0; b < blocks; ++b) {
-    workers.emplace_back([&, b] {
-      for (std::size_t i = b; i < documents.size(); i += blocks) {
-        for_each_bert_word(bert_normalize(documents[i], normalizer), [&](const std::string& w) { ++counts[b][w]; });
-      }
-    });
-  }
-  for (auto& w : workers) w.join();
-  for (std::size_t b = 1; b < blocks; ++b) {
-    for (const auto& [word, n] : counts[b]) counts[0][word] += n;
-  }
+WordPiece WordPiece::from_word_counts(const std::unordered_map<std::string, std::int64_t>& counts, int vocab_size,
+                                      int min_count) {
   std::vector<std::pair<std::string, std::int64_t>> words;
-  for (auto& [word, n] : counts[0]) {
+  for (const auto& [word, n] : counts) {
     if (n >= min_count) words.emplace_back(word, n);
   }
   // Most frequent first; ties alphabetical, so the vocabulary does not depend on the thread count.

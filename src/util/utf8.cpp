@@ -1,5 +1,7 @@
 #include "ulmfit/util/utf8.h"
 
+#include <utf8proc.h>
+
 namespace ulmfit::util {
 
 std::size_t find_invalid_utf8(std::string_view text) {
@@ -35,6 +37,31 @@ std::size_t find_invalid_utf8(std::string_view text) {
     i += len;
   }
   return std::string_view::npos;
+}
+
+std::vector<std::int32_t> decode_utf8(std::string_view text) {
+  std::vector<std::int32_t> out;
+  out.reserve(text.size());
+  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
+  auto left = static_cast<utf8proc_ssize_t>(text.size());
+  while (left > 0) {
+    utf8proc_int32_t c = 0;
+    utf8proc_ssize_t n = utf8proc_iterate(p, left, &c);
+    if (n <= 0) {
+      c = 0xFFFD;
+      n = 1;
+    }
+    out.push_back(c);
+    p += n;
+    left -= n;
+  }
+  return out;
+}
+
+void append_utf8(std::int32_t c, std::string& out) {
+  utf8proc_uint8_t buf[4];
+  const auto n = utf8proc_encode_char(c, buf);
+  out.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(n));
 }
 
 }  // namespace ulmfit::util

@@ -49,7 +49,8 @@ class BackboneImpl : public torch::nn::Module {
   virtual int64_t max_context() const { return 0; }
   /// Statistics taken from the training documents before a classifier trains
   /// from scratch (the n-grams bag's document frequencies). `document(i)` is
-  /// document i's token ids, 1-D; most backbones take none and never call it.
+  /// document i's token ids (1-D, any integer type,
+  /// valid until the next call); most backbones take none and never call it.
   virtual void fit_to_documents(std::size_t /*count*/,
                                 const std::function<torch::Tensor(std::size_t)>& /*document*/) {}
 };

@@ -7,6 +7,7 @@
 ///
 ///   WordPiece wp = WordPiece::from_tokenizer_json(util::read_file("tokenizer.json"), "tokenizer.json");
 ///   std::vector<int> ids = wp.encode("Un film très réussi");   // Hugging Face ids
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -34,13 +35,14 @@ class WordPiece {
   /// CheckpointError naming `origin` and the field when the JSON is not a
   /// WordPiece tokenizer with BERT's normaliser and pre-tokeniser.
   static WordPiece from_tokenizer_json(const std::string& json_text, const std::string& origin);
-  /// A word-level vocabulary (the `word` tokenizer): BERT's lower-casing
-  /// normaliser and pre-tokeniser, then the `vocab_size` - 5 most frequent
-  /// words seen at least `min_count` times after [PAD] [UNK] [CLS] [SEP]
-  /// [MASK]. With no `##` pieces, WordPiece maps every other word to [UNK],
-  /// so this is a word-level tokenizer that any BERT tokenizer reader loads.
-  static WordPiece train_words(const std::vector<std::string>& documents, int vocab_size, int min_count,
-                               int threads);
+  /// A word-level vocabulary (the `word` tokenizer) from the counts of the
+  /// words for_each_bert_word found in bert_normalize()d text: the
+  /// `vocab_size` - 5 most frequent words seen at least `min_count` times
+  /// after [PAD] [UNK] [CLS] [SEP] [MASK]. With no `##` pieces, WordPiece maps
+  /// every other word to [UNK], so this is a word-level tokenizer that any
+  /// BERT tokenizer reader loads.
+  static WordPiece from_word_counts(const std::unordered_map<std::string, std::int64_t>& counts, int vocab_size,
+                                    int min_count);
   /// One token a line, ids in line order; `lowercase` as tokenizer_config.json's do_lower_case.
   static WordPiece from_vocab_txt(const std::string& text, bool lowercase, const std::string& origin);
 
