@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli_common.h"
+#include "ulmfit/util/allocator.h"
 #include "ulmfit/util/cpu_load.h"
 #include "ulmfit/util/error.h"
 
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
   using namespace ulmfit;
   // First: it may start the program again with OpenMP set to wait passively.
   util::prepare_threading(argv);
+  util::keep_freed_memory_for_reuse();
   // Past a file-size limit a write should fail with EFBIG (a clear error, the
   // previous file kept) rather than kill the process with SIGXFSZ.
   std::signal(SIGXFSZ, SIG_IGN);

@@ -41,11 +41,27 @@ LoadedRun load_run(const std::string& dir, const util::RuntimeInfo& runtime) {
   return {std::move(run), std::move(cfg), std::move(tokenizer), torch::Device(runtime.device)};
 }
 
-nn::SequenceClassifier load_classifier(const LoadedRun& r) {
+/// The dtype a classifier's weights take for inference. Under autocast a
+/// Transformer with fp32 weights converts every block's bf16 products back to
+/// fp32 for the residual sum and LayerNorm, and casts the weights again each
+/// batch; holding the encoder's weights in bf16 keeps its forward pass in bf16
+/// (LibTorch's CPU LayerNorm and softmax accumulate in fp32 internally).
+/// AWD-LSTM and the n-grams bag stay fp32: their recurrence and sums are the
+/// parts that lose precision, and their products are a small share of the time.
+torch::Dtype inference_dtype(const config::ModelConfig& model, const std::string& precision) {
+  if (model.backbone == "awd_lstm" || model.backbone == "ngrams") return torch::kFloat;
+  if (precision == "bf16") return torch::kBFloat16;
+  if (precision == "fp16") return torch::kHalf;
+  return torch::kFloat;
+}
+
+nn::SequenceClassifier load_classifier(const LoadedRun& r, const std::string& precision) {
   auto model = nn::make_classifier(r.cfg.model, r.cfg.train, r.tokenizer.vocab_size(),
                                    static_cast<int64_t>(r.run.meta().labels.size()));
   r.run.load_weights(*model, "model.pt");
   model->to(r.device);
+  // The head stays fp32: CPU BatchNorm takes bf16 inputs only with fp32 parameters.
+  model->encoder->to(inference_dtype(r.cfg.model, precision));
   model->eval();
   return model;
 }
@@ -154,7 +170,7 @@ Evaluation evaluate(const std::string& run_dir, const DataSpec& data, const util
                                                detail::lm_task_options(r.cfg, r.device).objective);
     return e;
   }
-  auto model = load_classifier(r);
+  auto model = load_classifier(r, runtime.precision);
   e.labels = r.run.meta().labels;
   const auto corpus = text::load_tokenized(source_for(r.cfg, data, "text"), r.tokenizer, inference_cache(r.cfg, runtime),
                                            e.labels);
@@ -178,7 +194,7 @@ std::size_t predict(const std::string& run_dir, const std::string& input, const 
                     const DataSpec& format, int batch_size, const util::RuntimeInfo& runtime) {
   const auto r = load_run(run_dir, runtime);
   if (r.run.meta().task != "classifier") throw CheckpointError(run_dir + ": predict needs a classifier run");
-  auto model = load_classifier(r);
+  auto model = load_classifier(r, runtime.precision);
   const auto& labels = r.run.meta().labels;
 
   std::vector<std::string> texts;

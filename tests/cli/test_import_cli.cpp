@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <random>
+#include <sstream>
 
 #include "../conformance_paths.h"
 #include "../test_helpers.h"
@@ -79,6 +80,27 @@ TEST_F(CliImport, ImportedBertAdaptsFinetunesEvaluatesAndPredicts) {
   const auto pred = cli_run("predict --model " + at("clf"), dir_.path(), "a great film, loved it\nboring, hated it\n");
   ASSERT_EQ(pred.code, 0) << pred.err;
   EXPECT_EQ(std::count(pred.out.begin(), pred.out.end(), '\n'), 2);
+  // bf16 inference holds the encoder's weights in bf16 and the head's in fp32
+  // (CPU BatchNorm takes bf16 inputs only with fp32 parameters): the same labels,
+  // probabilities within bf16's rounding of fp32's.
+  std::vector<nlohmann::json> by_precision;
+  for (const char* precision : {"fp32", "bf16"}) {
+    const auto p = cli_run("predict --model " + at("clf") + " --format csv --input " + at("labelled.csv") +
+                               " --precision " + precision,
+                           dir_.path());
+    ASSERT_EQ(p.code, 0) << precision << ": " << p.err;
+    by_precision.push_back(nlohmann::json::array());
+    std::istringstream lines(p.out);
+    for (std::string line; std::getline(lines, line);) by_precision.back().push_back(nlohmann::json::parse(line));
+  }
+  ASSERT_EQ(by_precision[0].size(), 40U);
+  ASSERT_EQ(by_precision[1].size(), 40U);
+  for (std::size_t i = 0; i < 40; ++i) {
+    EXPECT_EQ(by_precision[0][i]["label"], by_precision[1][i]["label"]) << i;
+    EXPECT_NEAR(by_precision[0][i]["probabilities"]["pos"].get<double>(),
+                by_precision[1][i]["probabilities"]["pos"].get<double>(), 0.03)
+        << i;
+  }
 
   // The fine-tuned encoder goes back out as a Hugging Face directory.
   const auto exported = cli_run("export --model " + at("clf") + " --out " + at("hf"), dir_.path());
