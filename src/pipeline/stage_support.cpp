@@ -126,6 +126,7 @@ tasks::ClassificationOptions classification_task_options(const config::Config& c
   o.eval_batch_size = cfg.train.batch_size * 2;
   o.seed = static_cast<std::uint64_t>(cfg.seed);
   o.bptt = cfg.train.bptt;
+  o.length_sort_window = cfg.train.length_sort_window;
   o.device = device;
   return o;
 }

@@ -17,9 +17,10 @@ text::ClassificationBatchOptions batch_options(int batch_size, bool shuffle, std
 
 /// Training batches as fastai's text learner makes them: shuffled, sort-ish and
 /// drop_last, so the head's BatchNorm never sees a batch of one document.
-text::ClassificationBatchOptions training_batch_options(int batch_size, std::uint64_t seed, int bptt) {
-  auto o = batch_options(batch_size, true, seed, bptt);
+text::ClassificationBatchOptions training_batch_options(const ClassificationOptions& options) {
+  auto o = batch_options(options.batch_size, true, options.seed, options.bptt);
   o.drop_last = true;
+  o.chunk_batches = options.length_sort_window;
   return o;
 }
 
@@ -28,7 +29,7 @@ text::ClassificationBatchOptions training_batch_options(int batch_size, std::uin
 ClassificationTask::ClassificationTask(nn::SequenceClassifier model, const text::TokenizedCorpus& train,
                                        const text::TokenizedCorpus* valid, ClassificationOptions options)
     : model_(std::move(model)),
-      batches_(train, training_batch_options(options.batch_size, options.seed, options.bptt)),
+      batches_(train, training_batch_options(options)),
       valid_(valid),
       options_(options) {
   for (std::size_t i = 0; i < train.size(); ++i) {

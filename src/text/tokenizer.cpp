@@ -258,7 +258,15 @@ class ByteLevelBpeModel final : public TokenizerModel {
 std::unique_ptr<TokenizerModel> tokenizer_from_json(const std::string& bytes, const std::string& origin) {
   std::string type;
   try {
-    const auto j = nlohmann::json::parse(bytes);
+    // Only model.type is read here and the model's own reader parses the file
+    // again: keep no other value, so the vocabulary (most of the file) is not
+    // built twice.
+    using Event = nlohmann::json::parse_event_t;
+    const auto only_model_type = [](int depth, Event event, const nlohmann::json& parsed) {
+      if (event != Event::key) return true;
+      return (depth == 1 && parsed == "model") || (depth == 2 && parsed == "type");
+    };
+    const auto j = nlohmann::json::parse(bytes, only_model_type);
     if (j.is_object() && j.contains("model") && j["model"].is_object() && j["model"].contains("type") &&
         j["model"]["type"].is_string()) {
       type = j["model"]["type"].get<std::string>();

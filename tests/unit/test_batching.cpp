@@ -236,6 +236,11 @@ TEST(ClassificationBatches, SortishBucketingPadsLessThanRandomBatches) {
   const double random_padding = 1.0 - static_cast<double>(real) / static_cast<double>(total);
   EXPECT_GT(random_padding, 0.3);
   EXPECT_LT(sortish.padding_fraction(), random_padding / 4);
+  // A window of one batch (train.length_sort_window: 1) sorts nothing: the
+  // batches are the permutation's groups, with random lengths and their padding.
+  text::ClassificationBatches unsorted(corpus, {bs, true, 7, 1, true, 0, 0});
+  unsorted.start_epoch(0);
+  EXPECT_NEAR(unsorted.padding_fraction(), random_padding, 1e-9);
   // A different epoch gives a different batch order but the same documents.
   text::ClassificationBatches again(corpus, {bs, true, 7, 10, true, 0, 0});
   again.start_epoch(1);

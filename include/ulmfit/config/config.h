@@ -248,6 +248,7 @@ struct TrainConfig {
   double tar = 1.0;
   int max_len = 1440;             // BPT3C: tokens whose outputs the classifier keeps
   std::string long_documents = "truncate";  // transformer / bert classifier: truncate | chunk
+  int length_sort_window = 50;    // classifier: training batches sorted by length within this many
   double mask_prob = 0.15;        // bert: share of positions the masked LM predicts
   std::vector<int> freeze_to;     // per epoch: top layer groups that train (0 = all)
   std::vector<double> stage_lrs;  // peak LR per unfreezing stage; empty = lr
@@ -281,6 +282,10 @@ struct TrainConfig {
             "transformer / bert classifier: truncate (first model.max_len tokens) | chunk (first max_len "
             "tokens in model.max_len chunks, pooled together)",
             one_of({"truncate", "chunk"}));
+    v.value("length_sort_window", length_sort_window,
+            "classifier: training documents are sorted by length within windows of this many batches "
+            "(less padding, as fastai's SortishSampler); 1 = batches of random lengths",
+            at_least(1));
     v.value("mask_prob", mask_prob, "bert: share of positions the masked-LM objective predicts",
             in_range(0.01, 0.99));
     v.value("freeze_to", freeze_to,

@@ -14,6 +14,7 @@ struct ClassificationOptions {
   std::uint64_t seed = 0;
   int bptt = 72;  // the classifier's chunk length: padding aligns to it
   torch::Device device = torch::kCPU;
+  int length_sort_window = 50;  // training: batches per window sorted by length; 1 = random lengths
 };
 
 class ClassificationTask : public train::Task {
