@@ -75,7 +75,7 @@ double lm_matmul_params(const config::ModelConfig& m, std::int64_t vocab, int wi
 
 double matmul_gflops(const std::string& dtype, int n, const std::string& device) {
   torch::NoGradGuard no_grad;
-  const auto options = torch::TensorOptions().device(device).dtype(dtype == "bf16" ? torch::kBFloat16 : torch::kFloat);
+  const auto options = torch::TensorOptions().device(device).dtype(train::precision_dtype(dtype));
   const auto a = torch::rand({n, n}, options), b = torch::rand({n, n}, options);
   auto c = torch::mm(a, b);
   double best = 1e30;

@@ -8,71 +8,15 @@
 #include <sstream>
 
 #include "stage_support.h"
-#include "ulmfit/nn/model_factory.h"
+#include "ulmfit/pipeline/loaded_model.h"
 #include "ulmfit/pipeline/stages.h"
-#include "ulmfit/tasks/classification.h"
-#include "ulmfit/tasks/language_modeling.h"
 #include "ulmfit/text/corpus.h"
 #include "ulmfit/text/normalize.h"
-#include "ulmfit/train/precision.h"
 #include "ulmfit/util/error.h"
 #include "ulmfit/util/log.h"
 
 namespace ulmfit::pipeline {
 namespace {
-
-/// A run's model, tokenizer and config, ready for inference.
-struct LoadedRun {
-  RunDir run;
-  config::Config cfg;
-  text::Tokenizer tokenizer;
-  torch::Device device;
-};
-
-LoadedRun load_run(const std::string& dir, const util::RuntimeInfo& runtime) {
-  RunDir run = RunDir::open(dir);
-  auto cfg = run.read_config();
-  auto tokenizer = text::Tokenizer::load_from_run(run.path());
-  if (tokenizer.vocab_size() != run.meta().vocab_size) {
-    throw CheckpointError(run.file(tokenizer.file_name()) + ": has " + std::to_string(tokenizer.vocab_size()) +
-                          " pieces but the run's model expects " + std::to_string(run.meta().vocab_size));
-  }
-  torch::manual_seed(0);
-  return {std::move(run), std::move(cfg), std::move(tokenizer), torch::Device(runtime.device)};
-}
-
-/// The dtype a classifier's weights take for inference. Under autocast a
-/// Transformer with fp32 weights converts every block's bf16 products back to
-/// fp32 for the residual sum and LayerNorm, and casts the weights again each
-/// batch; holding the encoder's weights in bf16 keeps its forward pass in bf16
-/// (LibTorch's CPU LayerNorm and softmax accumulate in fp32 internally).
-/// AWD-LSTM and the n-grams bag stay fp32: their recurrence and sums are the
-/// parts that lose precision, and their products are a small share of the time.
-torch::Dtype inference_dtype(const config::ModelConfig& model, const std::string& precision) {
-  if (model.backbone == "awd_lstm" || model.backbone == "ngrams") return torch::kFloat;
-  if (precision == "bf16") return torch::kBFloat16;
-  if (precision == "fp16") return torch::kHalf;
-  return torch::kFloat;
-}
-
-nn::SequenceClassifier load_classifier(const LoadedRun& r, const std::string& precision) {
-  auto model = nn::make_classifier(r.cfg.model, r.cfg.train, r.tokenizer.vocab_size(),
-                                   static_cast<int64_t>(r.run.meta().labels.size()));
-  r.run.load_weights(*model, "model.pt");
-  model->to(r.device);
-  // The head stays fp32: CPU BatchNorm takes bf16 inputs only with fp32 parameters.
-  model->encoder->to(inference_dtype(r.cfg.model, precision));
-  model->eval();
-  return model;
-}
-
-nn::LanguageModel load_language_model(const LoadedRun& r) {
-  auto model = nn::make_language_model(r.cfg.model, r.tokenizer.vocab_size());
-  r.run.load_weights(*model, "model.pt");
-  model->to(r.device);
-  model->eval();
-  return model;
-}
 
 config::DataSource source_for(const config::Config& cfg, const DataSpec& spec, const std::string& fallback_format) {
   config::DataSource s = cfg.data.train;
@@ -145,44 +89,27 @@ std::string Evaluation::to_table() const {
   return out.str();
 }
 
-namespace {
-/// Documents per inference batch. Transformers run fastest in small batches
-/// on CPU (MiniLM, 500 IMDB reviews of 256 tokens, 2 cores, bf16: 12.5 s in
-/// batches of 16, 15.9 s of 32, 17.5 s of 64: the activations of a larger
-/// batch outgrow the caches); AWD-LSTM's recurrence wants wide batches.
-int inference_batch_size(const config::ModelConfig& model, int requested, int awd_lstm_default) {
-  if (requested > 0) return requested;
-  return model.backbone == "awd_lstm" ? awd_lstm_default : 16;
-}
-}  // namespace
 
 Evaluation evaluate(const std::string& run_dir, const DataSpec& data, const util::RuntimeInfo& runtime) {
-  const auto r = load_run(run_dir, runtime);
+  const LoadedModel model(run_dir, runtime);
+  const auto& cfg = model.config();
   Evaluation e;
-  e.task = r.run.meta().task;
-  torch::NoGradGuard no_grad;
-  train::AutocastScope autocast(runtime.precision, r.device);
+  e.task = model.meta().task;
   if (e.task == "lm") {
-    auto model = load_language_model(r);
-    const auto corpus = text::load_tokenized(source_for(r.cfg, data, "text"), r.tokenizer, inference_cache(r.cfg, runtime));
+    const auto corpus = text::load_tokenized(source_for(cfg, data, "text"), model.tokenizer(), inference_cache(cfg, runtime));
     e.documents = corpus.size();
-    e.metrics = tasks::evaluate_language_model(*model, corpus, r.cfg.train.batch_size, r.cfg.train.bptt, r.device,
-                                               detail::lm_task_options(r.cfg, r.device).objective);
+    e.metrics = model.evaluate_language_model(corpus);
     return e;
   }
-  auto model = load_classifier(r, runtime.precision);
-  e.labels = r.run.meta().labels;
-  const auto corpus = text::load_tokenized(source_for(r.cfg, data, "text"), r.tokenizer, inference_cache(r.cfg, runtime),
-                                           e.labels);
+  e.labels = model.meta().labels;
+  const auto corpus =
+      text::load_tokenized(source_for(cfg, data, "text"), model.tokenizer(), inference_cache(cfg, runtime), e.labels);
   std::vector<std::int64_t> truth;
   for (std::size_t i = 0; i < corpus.size(); ++i) {
     if (corpus.label(i) < 0) throw DataError(data.path + ": evaluate needs labelled documents; found unlabelled ones");
     truth.push_back(corpus.label(i));
   }
-  const auto probs =
-      tasks::predict_probabilities(*model, corpus, inference_batch_size(r.cfg.model, 0, r.cfg.train.batch_size * 2),
-                                   r.cfg.train.bptt, r.device);
-  const auto argmax = probs.argmax(1).contiguous();
+  const auto argmax = model.classify(corpus).argmax(1).contiguous();
   std::vector<std::int64_t> predicted(argmax.data_ptr<std::int64_t>(), argmax.data_ptr<std::int64_t>() + argmax.numel());
   e.documents = corpus.size();
   e.report = train::classification_report(truth, predicted, static_cast<int>(e.labels.size()));
@@ -192,10 +119,9 @@ Evaluation evaluate(const std::string& run_dir, const DataSpec& data, const util
 
 std::size_t predict(const std::string& run_dir, const std::string& input, const std::string& output,
                     const DataSpec& format, int batch_size, const util::RuntimeInfo& runtime) {
-  const auto r = load_run(run_dir, runtime);
-  if (r.run.meta().task != "classifier") throw CheckpointError(run_dir + ": predict needs a classifier run");
-  auto model = load_classifier(r, runtime.precision);
-  const auto& labels = r.run.meta().labels;
+  const LoadedModel model(run_dir, runtime);
+  if (model.meta().task != "classifier") throw CheckpointError(run_dir + ": predict needs a classifier run");
+  const auto& labels = model.meta().labels;
 
   std::vector<std::string> texts;
   const std::string fmt = format.format.empty() ? "text" : format.format;
@@ -212,7 +138,7 @@ std::size_t predict(const std::string& run_dir, const std::string& input, const 
     if (input == "-") throw UsageError("predict: --format " + fmt + " reads a file, not stdin");
     DataSpec spec = format;
     spec.path = input;
-    auto source = source_for(r.cfg, spec, fmt);
+    auto source = source_for(model.config(), spec, fmt);
     source.label_column.clear();
     source.label_field.clear();
     for (auto& d : text::read_corpus(source).documents) texts.push_back(std::move(d.text));
@@ -224,16 +150,12 @@ std::size_t predict(const std::string& run_dir, const std::string& input, const 
     if (!file_out) throw RuntimeFailure(output + ": cannot write");
   }
   std::ostream& out = output == "-" ? std::cout : file_out;
-  torch::NoGradGuard no_grad;
-  train::AutocastScope autocast(runtime.precision, r.device);
   // Blocks bound memory; within a block, documents are batched by length.
   constexpr std::size_t kBlock = 4096;
   for (std::size_t start = 0; start < texts.size(); start += kBlock) {
     const std::vector<std::string> block(texts.begin() + static_cast<std::ptrdiff_t>(start),
                                          texts.begin() + static_cast<std::ptrdiff_t>(std::min(texts.size(), start + kBlock)));
-    const auto corpus = text::TokenizedCorpus::from_documents(r.tokenizer.encode_batch(block, runtime.threads));
-    const auto probs = tasks::predict_probabilities(*model, corpus, inference_batch_size(r.cfg.model, batch_size, 64),
-                                                    r.cfg.train.bptt, r.device);
+    const auto probs = model.classify(block, batch_size);
     for (std::int64_t i = 0; i < probs.size(0); ++i) {
       nlohmann::json p = nlohmann::json::object();
       for (std::size_t c = 0; c < labels.size(); ++c) p[labels[c]] = probs[i][static_cast<std::int64_t>(c)].item<double>();
@@ -300,22 +222,7 @@ std::vector<int> sample_tokens(nn::LanguageModelImpl& model, std::vector<int> id
 }
 
 std::string generate(const std::string& run_dir, const GenerateOptions& options, const util::RuntimeInfo& runtime) {
-  const auto r = load_run(run_dir, runtime);
-  if (r.run.meta().task != "lm") throw CheckpointError(run_dir + ": generate needs a language model run");
-  if (nn::is_masked_lm(r.cfg.model)) {
-    throw CheckpointError(run_dir + ": is a masked language model (model.backbone: bert), which cannot generate "
-                          "text left to right; use an awd_lstm or transformer run");
-  }
-  if (options.max_tokens < 0) throw UsageError("--max-tokens must be >= 0");
-  auto model = load_language_model(r);
-  std::vector<int> ids{text::SpecialIds::kBos};
-  for (int id : r.tokenizer.encode(options.prompt)) ids.push_back(id);
-  const std::size_t prompt_length = ids.size();
-  torch::NoGradGuard no_grad;
-  train::AutocastScope autocast(runtime.precision, r.device);
-  ids = sample_tokens(*model, std::move(ids), options, r.device, true);
-  log::debug("generated " + std::to_string(ids.size() - prompt_length) + " tokens");
-  return r.tokenizer.decode(std::vector<int>(ids.begin() + 1, ids.end()));
+  return LoadedModel(run_dir, runtime).generate(options).text;
 }
 
 }  // namespace ulmfit::pipeline

@@ -8,6 +8,10 @@
 
 namespace ulmfit::train {
 
+/// The dtype a resolved precision names: fp32 -> float, bf16 -> bfloat16,
+/// fp16 -> half.
+torch::Dtype precision_dtype(const std::string& precision);
+
 class AutocastScope {
  public:
   /// precision: "fp32" (no-op), "bf16" or "fp16"; device: "cpu" or "cuda:N".
