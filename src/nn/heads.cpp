@@ -175,7 +175,13 @@ std::pair<torch::Tensor, torch::Tensor> SequenceClassifierImpl::encode_leading_t
 std::pair<torch::Tensor, torch::Tensor> SequenceClassifierImpl::encode_bpt3c(const torch::Tensor& tokens,
                                                                              const torch::Tensor& mask) {
   const int64_t length = tokens.size(1);
-  const int64_t keep_from = std::max<int64_t>(0, length - options.max_len());
+  // Each row pools over its own last max_len tokens, wherever the batch's
+  // padding put them (fastai keeps the batch's last max_len positions, so a
+  // document's prediction shifted with the documents batched beside it).
+  const auto positions = torch::arange(length, mask.options().dtype(torch::kLong));
+  const auto row_end = torch::where(mask.to(torch::kBool), positions + 1, torch::zeros_like(positions)).amax(1);
+  const auto window_start = (row_end - options.max_len()).clamp_min(0);
+  const int64_t keep_from = window_start.min().item<int64_t>();
   RecurrentState state;
   std::vector<torch::Tensor> outputs, masks;
   for (int64_t start = 0; start < length; start += options.bptt()) {
@@ -198,7 +204,9 @@ std::pair<torch::Tensor, torch::Tensor> SequenceClassifierImpl::encode_bpt3c(con
       masks.push_back(chunk_mask);
     }
   }
-  return {torch::cat(outputs, 1), torch::cat(masks, 1)};
+  const auto kept = torch::cat(masks, 1).to(torch::kBool);
+  const auto kept_positions = positions.slice(0, length - kept.size(1)).unsqueeze(0);
+  return {torch::cat(outputs, 1), kept & (kept_positions >= window_start.unsqueeze(1))};
 }
 
 torch::Tensor SequenceClassifierImpl::forward(const torch::Tensor& tokens, const torch::Tensor& mask) {

@@ -121,6 +121,21 @@ TEST_F(NnTest, LeadingPaddingInWholeChunksDoesNotChangeTheLogits) {
   EXPECT_TRUE(torch::allclose(clf(padded, mask), alone, 1e-5, 1e-6));
 }
 
+TEST_F(NnTest, ALongDocumentPoolsItsOwnLastMaxLenTokensWhateverItsPadding) {
+  auto clf = tiny_classifier(4, 5);
+  clf->eval();
+  const auto doc = torch::randint(5, 60, {1, 10});
+  const auto alone = clf(doc, torch::ones({1, 10}, torch::kBool));
+  // Behind a chunk of padding and before two pads (a batch 16 wide): the
+  // batch's last 5 positions hold only 3 of its tokens, but the document's
+  // own last 5 are what it pools, as when it is alone.
+  auto padded = torch::zeros({1, 16}, torch::kLong);
+  padded.slice(1, 4, 14).copy_(doc);
+  auto mask = torch::zeros({1, 16}, torch::kBool);
+  mask.slice(1, 4, 14).fill_(true);
+  EXPECT_TRUE(torch::allclose(clf(padded, mask), alone, 1e-5, 1e-6));
+}
+
 TEST_F(NnTest, Bpt3cKeepsOnlyTheTailsGraph) {
   auto clf = tiny_classifier(5, 10);
   clf->train();
