@@ -40,5 +40,6 @@ void add_inference_commands(CLI::App& app, const Runner& on_run);
 void add_tokenizer_commands(CLI::App& app, const Runner& on_run);
 void add_bench_command(CLI::App& app, const Runner& on_run);
 void add_interop_commands(CLI::App& app, const Runner& on_run);
+void add_serve_command(CLI::App& app, const Runner& on_run);
 
 }  // namespace ulmfit::cli

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstring>
 
 namespace ulmfit::util {
 namespace {
@@ -11,27 +12,32 @@ namespace {
 std::atomic<int> g_signal{0};
 struct sigaction g_old_int {}, g_old_term {};
 int g_depth = 0;
+std::atomic<const char*> g_notice{""};
+std::atomic<std::size_t> g_notice_length{0};
 
 extern "C" void on_signal(int signal_number) {
   int expected = 0;
   if (!g_signal.compare_exchange_strong(expected, signal_number)) {
     // Second signal: the user wants out now. Only async-signal-safe calls here.
-    static const char kMessage[] = "\nsecond interrupt: exiting without a new checkpoint\n";
+    static const char kMessage[] = "\nsecond interrupt: exiting at once\n";
     const ssize_t ignored = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
     (void)ignored;
     ::_exit(130);
   }
-  static const char kMessage[] = "\ninterrupt: finishing the current step and writing a checkpoint "
-                                 "(interrupt again to exit at once)\n";
-  const ssize_t ignored = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+  const char* notice = g_notice.load();
+  ssize_t ignored = ::write(STDERR_FILENO, "\n", 1);
+  ignored = ::write(STDERR_FILENO, notice, g_notice_length.load());
+  ignored = ::write(STDERR_FILENO, "\n", 1);
   (void)ignored;
 }
 
 }  // namespace
 
-InterruptScope::InterruptScope() {
+InterruptScope::InterruptScope(const char* notice) {
   if (g_depth++ > 0) return;
   g_signal.store(0);
+  g_notice_length.store(std::strlen(notice));
+  g_notice.store(notice);
   struct sigaction action {};
   action.sa_handler = on_signal;
   sigemptyset(&action.sa_mask);

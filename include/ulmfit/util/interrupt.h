@@ -10,7 +10,11 @@ namespace ulmfit::util {
 
 class InterruptScope {
  public:
-  InterruptScope();   // installs the handlers and clears any old request
+  /// Installs the handlers and clears any old request; the first signal
+  /// prints `notice` (a string literal: it is read inside the handler).
+  explicit InterruptScope(const char* notice =
+                              "interrupt: finishing the current step and writing a checkpoint "
+                              "(interrupt again to exit at once)");
   ~InterruptScope();  // restores the previous handlers
   InterruptScope(const InterruptScope&) = delete;
   InterruptScope& operator=(const InterruptScope&) = delete;

@@ -1,0 +1,147 @@
+#include "model_worker.h"
+
+#include <ATen/Parallel.h>
+
+#include "ulmfit/text/normalize.h"
+
+namespace ulmfit::serve {
+
+ModelWorker::ModelWorker(std::string name, pipeline::LoadedModel model, BatchingOptions options, Metrics& metrics)
+    : name_(std::move(name)), model_(std::move(model)), options_(options), metrics_(metrics) {
+  metrics_.set_queue_depth(name_, 0);
+  thread_ = std::thread([this] { run(); });
+}
+
+ModelWorker::~ModelWorker() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void ModelWorker::admit(std::size_t documents) {
+  if (queued_documents_ + documents > options_.max_queue) {
+    throw RequestError(503, "", "model '" + name_ + "' has " + std::to_string(queued_documents_) +
+                                    " documents waiting, its limit is " + std::to_string(options_.max_queue) +
+                                    "; retry shortly");
+  }
+  queued_documents_ += documents;
+  metrics_.set_queue_depth(name_, queued_documents_);
+}
+
+std::future<Probabilities> ModelWorker::classify(std::vector<std::string> texts, Clock::time_point deadline) {
+  ClassifyJob job{std::move(texts), Clock::now(), deadline, {}};
+  auto future = job.result.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    admit(job.texts.size());
+    queue_.emplace_back(std::move(job));
+  }
+  wake_.notify_all();
+  return future;
+}
+
+std::future<std::string> ModelWorker::generate(pipeline::GenerateOptions options, Clock::time_point deadline) {
+  GenerateJob job{std::move(options), Clock::now(), deadline, {}};
+  auto future = job.result.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    admit(1);
+    queue_.emplace_back(std::move(job));
+  }
+  wake_.notify_all();
+  return future;
+}
+
+void ModelWorker::run() {
+  // OpenMP's thread count is per calling thread: take the process's setting.
+  at::init_num_threads();
+  const auto max_wait = std::chrono::milliseconds(options_.max_wait_ms);
+  for (;;) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and nothing left to answer
+    if (auto* job = std::get_if<GenerateJob>(&queue_.front())) {
+      GenerateJob taken = std::move(*job);
+      queue_.pop_front();
+      queued_documents_ -= 1;
+      metrics_.set_queue_depth(name_, queued_documents_);
+      lock.unlock();
+      run_generate(taken);
+      continue;
+    }
+    // Classify requests at the front of the queue, in arrival order.
+    const auto leading_documents = [&] {
+      std::size_t n = 0;
+      for (const auto& j : queue_) {
+        const auto* c = std::get_if<ClassifyJob>(&j);
+        if (!c) break;
+        n += c->texts.size();
+      }
+      return n;
+    };
+    // A batch that is not full waits a little for company, counted from its
+    // oldest request's arrival: under load that moment has long passed.
+    wake_.wait_until(lock, std::get<ClassifyJob>(queue_.front()).arrived + max_wait,
+                     [&] { return stopping_ || leading_documents() >= options_.max_batch; });
+    std::vector<ClassifyJob> batch;
+    std::size_t documents = 0;
+    while (!queue_.empty()) {
+      auto* c = std::get_if<ClassifyJob>(&queue_.front());
+      if (!c || (!batch.empty() && documents + c->texts.size() > options_.max_batch)) break;
+      documents += c->texts.size();
+      batch.push_back(std::move(*c));
+      queue_.pop_front();
+    }
+    queued_documents_ -= documents;
+    metrics_.set_queue_depth(name_, queued_documents_);
+    lock.unlock();
+    run_batch(batch);
+  }
+}
+
+void ModelWorker::run_batch(std::vector<ClassifyJob>& jobs) {
+  const auto now = Clock::now();
+  std::vector<ClassifyJob*> live;
+  std::vector<std::string> texts;
+  for (auto& job : jobs) {
+    if (job.deadline <= now) {
+      job.result.set_exception(std::make_exception_ptr(RequestError(504, "", "timed out waiting for the model")));
+      continue;
+    }
+    live.push_back(&job);
+    for (const auto& t : job.texts) texts.push_back(text::normalize_document(t, true));
+  }
+  if (live.empty()) return;
+  try {
+    const auto probs = model_.classify(texts).contiguous();
+    metrics_.record_batch(texts.size());
+    const auto labels = static_cast<std::size_t>(probs.size(1));
+    const float* row = probs.data_ptr<float>();
+    for (auto* job : live) {
+      Probabilities out;
+      for (std::size_t i = 0; i < job->texts.size(); ++i, row += labels) out.emplace_back(row, row + labels);
+      job->result.set_value(std::move(out));
+    }
+  } catch (...) {
+    for (auto* job : live) job->result.set_exception(std::current_exception());
+  }
+}
+
+void ModelWorker::run_generate(GenerateJob& job) {
+  if (job.deadline <= Clock::now()) {
+    job.result.set_exception(std::make_exception_ptr(RequestError(504, "", "timed out waiting for the model")));
+    return;
+  }
+  try {
+    auto generation = model_.generate(job.options);
+    metrics_.record_generated(generation.new_tokens);
+    job.result.set_value(std::move(generation.text));
+  } catch (...) {
+    job.result.set_exception(std::current_exception());
+  }
+}
+
+}  // namespace ulmfit::serve

@@ -1,0 +1,79 @@
+#pragma once
+// One served model and the thread that runs it: requests queue here, and the
+// worker takes every classify request waiting (up to max_batch documents,
+// after waiting at most max_wait for more when it would start a small batch)
+// and runs them as one batch, which LoadedModel::classify sorts by length.
+// A generate request runs alone. One thread per model keeps the model's
+// forward passes from competing with each other for the cores.
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "ulmfit/pipeline/loaded_model.h"
+#include "ulmfit/serve/metrics.h"
+#include "ulmfit/serve/requests.h"
+
+namespace ulmfit::serve {
+
+struct BatchingOptions {
+  std::size_t max_batch = 64;  // documents per batch
+  int max_wait_ms = 5;         // how long a batch that is not full waits for more
+  std::size_t max_queue = 1024;
+};
+
+/// Probabilities per text, in the request's order.
+using Probabilities = std::vector<std::vector<float>>;
+
+class ModelWorker {
+ public:
+  using Clock = std::chrono::steady_clock;
+  ModelWorker(std::string name, pipeline::LoadedModel model, BatchingOptions options, Metrics& metrics);
+  /// Finishes what is queued, then stops the thread.
+  ~ModelWorker();
+  ModelWorker(const ModelWorker&) = delete;
+  ModelWorker& operator=(const ModelWorker&) = delete;
+
+  const std::string& name() const { return name_; }
+  const pipeline::LoadedModel& model() const { return model_; }
+
+  /// RequestError(503) when the queue is full. A request still waiting at
+  /// `deadline` is dropped with RequestError(504) rather than run.
+  std::future<Probabilities> classify(std::vector<std::string> texts, Clock::time_point deadline);
+  std::future<std::string> generate(pipeline::GenerateOptions options, Clock::time_point deadline);
+
+ private:
+  struct ClassifyJob {
+    std::vector<std::string> texts;
+    Clock::time_point arrived, deadline;
+    std::promise<Probabilities> result;
+  };
+  struct GenerateJob {
+    pipeline::GenerateOptions options;
+    Clock::time_point arrived, deadline;
+    std::promise<std::string> result;
+  };
+  using Job = std::variant<ClassifyJob, GenerateJob>;
+
+  void run();
+  void run_batch(std::vector<ClassifyJob>& jobs);
+  void run_generate(GenerateJob& job);
+  void admit(std::size_t documents);  // under mutex_: 503 past max_queue
+
+  std::string name_;
+  pipeline::LoadedModel model_;
+  BatchingOptions options_;
+  Metrics& metrics_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job> queue_;
+  std::size_t queued_documents_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace ulmfit::serve
