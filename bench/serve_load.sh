@@ -50,15 +50,17 @@ url=$(head -1 "$work/address")
 [[ -n $url ]] || { echo "serve did not start:"; cat "$work/serve.log"; exit 1; }
 rss() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$server/status"; }
 
-# Warm-up: the first batches allocate what later ones reuse.
-BODIES="$work/bodies.jsonl" wrk -t 1 -c 8 -d 5s -s bench/serve_load.lua "$url" >/dev/null
+# Warm-up at the highest concurrency: the first (and largest) batches
+# allocate what later ones reuse, so growth after it would be a leak.
+levels=${CONCURRENCY:-1 8 64}
+BODIES="$work/bodies.jsonl" wrk -t 2 -c "${levels##* }" -d 10s --timeout 30s -s bench/serve_load.lua "$url" >/dev/null
 rss_before=$(rss)
 metrics() { curl -s "$url/metrics"; }
 documents_before=$(metrics | awk '/^ulmfit_documents_total/ { print $2 }')
 echo "| concurrency | requests/s | p50 | p99 | errors | non-2xx |"
 echo "|---|---|---|---|---|---|"
 last_rate=0
-for c in ${CONCURRENCY:-1 8 64}; do
+for c in $levels; do
   threads=$(( c < 2 ? 1 : 2 ))
   BODIES="$work/bodies.jsonl" wrk -t "$threads" -c "$c" -d "${duration}s" --timeout 30s --latency -s bench/serve_load.lua \
     "$url" >"$work/wrk-$c.txt"

@@ -32,11 +32,13 @@ else
 fi
 timed "adapt (IMDB unlabelled)" "$bin" adapt --config "$adapt_cfg" --from "$pretrained" --out "$runs/adapt" --overwrite
 timed "classifier (b) pretrained + adapted" "$bin" finetune --config "$clf_cfg" --from "$runs/adapt" --out "$runs/transfer" --overwrite
-# The scratch arm: the same config less the keys of the fine-tuning recipe
-# (gradual unfreezing, per-stage and discriminative LRs), so finetune's
-# from-scratch recipe fills them in (every group from the start, one LR).
+# The scratch arm: the same config less the keys of the fine-tuning recipe,
+# so finetune's from-scratch recipe fills them in (every group from the
+# start, one LR, no dropout, batches of random lengths).
+# shellcheck source=../scripts/lib/scratch_config.sh
+source "$root/scripts/lib/scratch_config.sh"
 scratch_cfg=$(dirname "$clf_cfg")/.scratch-$(basename "$clf_cfg")
-grep -vE '^ *(freeze_to|unfreeze|stage_lrs|discriminative_factor|lr):' "$clf_cfg" >"$scratch_cfg"
+scratch_config "$clf_cfg" "$scratch_cfg"
 trap 'rm -f "$scratch_cfg"' EXIT
 timed "classifier (a) from scratch" "$bin" finetune --config "$scratch_cfg" --out "$runs/scratch" --overwrite
 test_data="$ULMFIT_DATA/imdb/aclImdb/test"
