@@ -6,7 +6,7 @@
 # its mean batch size, and documents/s at the highest concurrency as a share of
 # predict's documents/s on the same reviews.
 #   bench/serve_load.sh RUN_DIR          a classifier run (bench/minilm_imdb.sh writes runs/minilm/clf-1000)
-#   DURATION=60 CONCURRENCY="1 8 64" REVIEWS=1000 SERVE_FLAGS="--max-batch 64" bench/serve_load.sh RUN_DIR
+#   DURATION=60 WARMUP=30 CONCURRENCY="1 8 64" REVIEWS=1000 SERVE_FLAGS="--max-batch 64" bench/serve_load.sh RUN_DIR
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # shellcheck source=../scripts/lib/apt.sh
@@ -53,7 +53,7 @@ rss() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$server/status"; }
 # Warm-up at the highest concurrency: the first (and largest) batches
 # allocate what later ones reuse, so growth after it would be a leak.
 levels=${CONCURRENCY:-1 8 64}
-BODIES="$work/bodies.jsonl" wrk -t 2 -c "${levels##* }" -d 10s --timeout 30s -s bench/serve_load.lua "$url" >/dev/null
+BODIES="$work/bodies.jsonl" wrk -t 2 -c "${levels##* }" -d "${WARMUP:-30}s" --timeout 30s -s bench/serve_load.lua "$url" >/dev/null
 rss_before=$(rss)
 metrics() { curl -s "$url/metrics"; }
 documents_before=$(metrics | awk '/^ulmfit_documents_total/ { print $2 }')

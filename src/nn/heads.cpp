@@ -209,6 +209,11 @@ std::pair<torch::Tensor, torch::Tensor> SequenceClassifierImpl::encode_bpt3c(con
   return {torch::cat(outputs, 1), kept & (kept_positions >= window_start.unsqueeze(1))};
 }
 
+int64_t SequenceClassifierImpl::tokens_read() const {
+  if (encoder->carries_state()) return options.max_len();
+  return options.chunk_long_documents() ? options.max_len() : encoder->max_context();
+}
+
 torch::Tensor SequenceClassifierImpl::forward(const torch::Tensor& tokens, const torch::Tensor& mask) {
   auto [outputs, kept_mask] = encode(tokens, mask);
   return head->forward(outputs, kept_mask);

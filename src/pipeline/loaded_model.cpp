@@ -25,13 +25,24 @@ torch::Dtype inference_dtype(const config::ModelConfig& model, const std::string
   return train::precision_dtype(precision);
 }
 
-/// Documents per inference batch. Transformers run fastest in small batches
-/// on CPU (MiniLM, 500 IMDB reviews of 256 tokens, 2 cores, bf16: 12.5 s in
-/// batches of 16, 15.9 s of 32, 17.5 s of 64: the activations of a larger
-/// batch outgrow the caches); AWD-LSTM's recurrence wants wide batches.
+/// Documents per inference batch. AWD-LSTM's recurrence wants wide batches.
+/// Transformers run fastest in small ones on CPU (MiniLM, 500 IMDB reviews of
+/// 256 tokens, 2 cores, bf16: 12.5 s in batches of 16, 15.9 s of 32, 17.5 s
+/// of 64: the activations of a larger batch outgrow the caches). Sorted, a corpus's batches hold reviews of
+/// nearly one length; a server's few texts of any lengths would pad short
+/// ones to the longest, so there a Transformer's batch is also bounded to
+/// 16 x 256 padded positions (MiniLM under 64 concurrent one-review requests:
+/// 25.6 reviews/s against 17.3 with 16 documents of any lengths; predict on
+/// 1,000 sorted reviews was 10-14 % slower with the bound).
 int inference_batch_size(const config::ModelConfig& model, int requested) {
   if (requested > 0) return requested;
   return model.backbone == "awd_lstm" ? 64 : 16;
+}
+constexpr std::size_t kMixedBatchPositions = 16 * 256;
+
+std::size_t inference_batch_positions(const config::ModelConfig& model, bool mixed_lengths) {
+  const bool transformer = model.backbone != "awd_lstm" && model.backbone != "ngrams";
+  return transformer && mixed_lengths ? kMixedBatchPositions : 0;
 }
 
 }  // namespace
@@ -84,18 +95,19 @@ const text::Tokenizer& LoadedModel::tokenizer() const { return state_->tokenizer
 const torch::Device& LoadedModel::device() const { return state_->device; }
 bool LoadedModel::can_generate() const { return meta().task == "lm" && !nn::is_masked_lm(state_->cfg.model); }
 
-torch::Tensor LoadedModel::classify(const text::TokenizedCorpus& corpus, int batch_size) const {
+torch::Tensor LoadedModel::classify(const text::TokenizedCorpus& corpus, int batch_size, bool mixed_lengths) const {
   auto& s = *state_;
   if (!s.classifier) throw CheckpointError(s.run.path() + ": is a language model run, not a classifier");
   torch::NoGradGuard no_grad;
   train::AutocastScope autocast(s.precision, s.device);
   return tasks::predict_probabilities(*s.classifier, corpus, inference_batch_size(s.cfg.model, batch_size),
-                                      s.cfg.train.bptt, s.device);
+                                      s.cfg.train.bptt, s.device, inference_batch_positions(s.cfg.model, mixed_lengths));
 }
 
-torch::Tensor LoadedModel::classify(const std::vector<std::string>& texts, int batch_size) const {
+torch::Tensor LoadedModel::classify(const std::vector<std::string>& texts, int batch_size, bool mixed_lengths) const {
   const auto threads = static_cast<int>(torch::get_num_threads());
-  return classify(text::TokenizedCorpus::from_documents(state_->tokenizer.encode_batch(texts, threads)), batch_size);
+  return classify(text::TokenizedCorpus::from_documents(state_->tokenizer.encode_batch(texts, threads)), batch_size,
+                  mixed_lengths);
 }
 
 LoadedModel::Generation LoadedModel::generate(const GenerateOptions& options) const {

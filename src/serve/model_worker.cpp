@@ -32,7 +32,7 @@ void ModelWorker::admit(std::size_t documents) {
 }
 
 std::future<Probabilities> ModelWorker::classify(std::vector<std::string> texts, Clock::time_point deadline) {
-  ClassifyJob job{std::move(texts), Clock::now(), deadline, {}};
+  ClassifyJob job{std::move(texts), deadline, {}};
   auto future = job.result.get_future();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -44,7 +44,7 @@ std::future<Probabilities> ModelWorker::classify(std::vector<std::string> texts,
 }
 
 std::future<std::string> ModelWorker::generate(pipeline::GenerateOptions options, Clock::time_point deadline) {
-  GenerateJob job{std::move(options), Clock::now(), deadline, {}};
+  GenerateJob job{std::move(options), deadline, {}};
   auto future = job.result.get_future();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -82,10 +82,12 @@ void ModelWorker::run() {
       }
       return n;
     };
-    // A batch that is not full waits a little for company, counted from its
-    // oldest request's arrival: under load that moment has long passed.
-    wake_.wait_until(lock, std::get<ClassifyJob>(queue_.front()).arrived + max_wait,
-                     [&] { return stopping_ || leading_documents() >= options_.max_batch; });
+    // A batch that is not full waits up to max_wait for company. Under load
+    // this is what keeps batches full: when a batch ends, its clients need
+    // the cores for a moment to read their answers and send the next
+    // requests, and a worker that started at once would take only the few
+    // already queued, then run small, padded batches from then on.
+    wake_.wait_for(lock, max_wait, [&] { return stopping_ || leading_documents() >= options_.max_batch; });
     std::vector<ClassifyJob> batch;
     std::size_t documents = 0;
     while (!queue_.empty()) {
@@ -116,7 +118,7 @@ void ModelWorker::run_batch(std::vector<ClassifyJob>& jobs) {
   }
   if (live.empty()) return;
   try {
-    const auto probs = model_.classify(texts).contiguous();
+    const auto probs = model_.classify(texts, 0, /*mixed_lengths=*/true).contiguous();
     metrics_.record_batch(texts.size());
     const auto labels = static_cast<std::size_t>(probs.size(1));
     const float* row = probs.data_ptr<float>();

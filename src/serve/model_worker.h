@@ -1,7 +1,7 @@
 #pragma once
 // One served model and the thread that runs it: requests queue here, and the
 // worker takes every classify request waiting (up to max_batch documents,
-// after waiting at most max_wait for more when it would start a small batch)
+// after waiting at most max_wait for more when the batch is not full)
 // and runs them as one batch, which LoadedModel::classify sorts by length.
 // A generate request runs alone. One thread per model keeps the model's
 // forward passes from competing with each other for the cores.
@@ -49,12 +49,12 @@ class ModelWorker {
  private:
   struct ClassifyJob {
     std::vector<std::string> texts;
-    Clock::time_point arrived, deadline;
+    Clock::time_point deadline;
     std::promise<Probabilities> result;
   };
   struct GenerateJob {
     pipeline::GenerateOptions options;
-    Clock::time_point arrived, deadline;
+    Clock::time_point deadline;
     std::promise<std::string> result;
   };
   using Job = std::variant<ClassifyJob, GenerateJob>;

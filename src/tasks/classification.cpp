@@ -80,8 +80,12 @@ train::Metrics ClassificationTask::evaluate() {
 }
 
 torch::Tensor predict_probabilities(nn::SequenceClassifierImpl& model, const text::TokenizedCorpus& corpus,
-                                    int batch_size, int bptt, const torch::Device& device) {
-  text::ClassificationBatches batches(corpus, batch_options(batch_size, false, 0, bptt));
+                                    int batch_size, int bptt, const torch::Device& device,
+                                    std::size_t batch_positions) {
+  auto options = batch_options(batch_size, false, 0, bptt);
+  options.batch_positions = batch_positions;
+  options.width_cap = static_cast<std::size_t>(model.tokens_read());
+  text::ClassificationBatches batches(corpus, options);
   batches.start_epoch(0);
   torch::Tensor out;
   for (std::size_t b = 0; b < batches.num_batches(); ++b) {

@@ -49,9 +49,18 @@ void ClassificationBatches::start_epoch(int epoch) {
     std::sort(order.begin(), order.end(), longer_first);
   }
   batches_.clear();
-  for (std::size_t start = 0; start < order.size(); start += bs) {
+  const bool by_positions = !options_.shuffle && options_.batch_positions > 0;
+  for (std::size_t start = 0; start < order.size();) {
+    std::size_t size = bs;
+    if (by_positions) {  // sorted longest first: the first document sets the width
+      std::size_t width = length(order[start]);
+      if (options_.width_cap > 0) width = std::min(width, options_.width_cap);
+      size = std::clamp<std::size_t>(options_.batch_positions / width, 1, bs);
+    }
+    const std::size_t end = std::min(order.size(), start + size);
     batches_.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(start),
-                          order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), start + bs)));
+                          order.begin() + static_cast<std::ptrdiff_t>(end));
+    start = end;
   }
   if (options_.shuffle) {
     const auto batch_order = epoch_permutation(batches_.size(), options_.seed ^ 0xba7c4ULL, epoch);

@@ -66,18 +66,20 @@ double measure_other_busy_cores(int window_ms) {
   return others > 0 ? others : 0.0;
 }
 
-void prepare_threading(char** argv) {
+void prepare_threading(char** argv, bool own_threads_share_cores) {
   if (g_prepared) return;
   g_prepared = true;
   // After the re-execution below: take what the first start measured.
   if (const char* carried = std::getenv(kCarriedLoad); carried != nullptr) {
     g_setup.other_busy_cores = std::strtod(carried, nullptr);
     g_setup.passive_wait = true;
+    g_setup.passive_for_own_threads = own_threads_share_cores && g_setup.other_busy_cores < kBusyCoreThreshold;
     ::unsetenv(kCarriedLoad);
     return;
   }
   measure_setup();
-  if (g_setup.policy_from_user || g_setup.other_busy_cores < kBusyCoreThreshold || argv == nullptr) return;
+  if (g_setup.policy_from_user || argv == nullptr) return;
+  if (g_setup.other_busy_cores < kBusyCoreThreshold && !own_threads_share_cores) return;
   // OpenMP read its environment when LibTorch was loaded, before main(): the
   // policy only takes effect in a fresh process image. Nothing has been read or
   // written yet, so starting again costs only the load time (~0.3 s).

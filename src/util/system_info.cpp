@@ -185,6 +185,7 @@ RuntimeInfo resolve_runtime(const std::string& device, const std::string& precis
   const auto& threading = threading_setup();
   info.other_busy_cores = threading.other_busy_cores;
   info.passive_wait = threading.passive_wait;
+  info.passive_for_own_threads = threading.passive_for_own_threads;
   info.wait_policy_from_user = threading.policy_from_user;
   info.threads = threads == 0 ? threads_for_free_cores(info.cores, info.other_busy_cores) : threads;
   return info;
@@ -247,7 +248,9 @@ std::string describe_runtime(const RuntimeInfo& info) {
   }
   out << "; OpenMP waits "
       << (info.wait_policy_from_user ? "as OMP_WAIT_POLICY / GOMP_SPINCOUNT in the environment say"
-                                     : info.passive_wait ? "passively (another process is using a core)"
+                                     : info.passive_wait ? (info.passive_for_own_threads
+                                                                ? "passively (the command's own threads share the cores)"
+                                                                : "passively (another process is using a core)")
                                                          : "by spinning briefly (the machine was idle)");
   return out.str();
 }

@@ -118,6 +118,9 @@ class SequenceClassifierImpl : public torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> encode(const torch::Tensor& tokens, const torch::Tensor& mask);
   /// [embedding][block groups...][head].
   std::vector<ParameterGroup> layer_groups();
+  /// The most tokens of one document the backbone reads (a Transformer's
+  /// head of the document; BPT3C reads all, but this many keep outputs).
+  int64_t tokens_read() const;
 
   SequenceClassifierOptions options;
   Backbone encoder;

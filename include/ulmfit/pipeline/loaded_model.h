@@ -38,11 +38,13 @@ class LoadedModel {
   bool can_generate() const;
 
   /// Class probabilities [texts, labels], fp32 on the CPU, in input order.
-  /// Texts are normalised as `predict` normalises its lines. batch_size 0 =
-  /// the backbone's inference default.
-  torch::Tensor classify(const std::vector<std::string>& texts, int batch_size = 0) const;
+  /// Texts as `predict` reads them (text::normalize_document). batch_size 0 =
+  /// the backbone's inference default. `mixed_lengths`: a few texts of any
+  /// lengths (a server's batch of strangers' requests) rather than many to
+  /// sort, so a Transformer's batches are also bounded in padded positions.
+  torch::Tensor classify(const std::vector<std::string>& texts, int batch_size = 0, bool mixed_lengths = false) const;
   /// The same for documents already tokenized (evaluate's corpora).
-  torch::Tensor classify(const text::TokenizedCorpus& corpus, int batch_size = 0) const;
+  torch::Tensor classify(const text::TokenizedCorpus& corpus, int batch_size = 0, bool mixed_lengths = false) const;
   struct Generation {
     std::string text;           // the prompt followed by sampled text
     std::size_t new_tokens = 0;  // how many tokens were sampled

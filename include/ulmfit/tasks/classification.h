@@ -42,8 +42,11 @@ class ClassificationTask : public train::Task {
 };
 
 /// Class probabilities [documents, classes] in the corpus's order (batched by
-/// length internally), with the model in eval mode and no gradients.
+/// length internally), with the model in eval mode and no gradients. With
+/// batch_positions, batches hold at most that many (padded) token positions
+/// as well as at most batch_size documents.
 torch::Tensor predict_probabilities(nn::SequenceClassifierImpl& model, const text::TokenizedCorpus& corpus,
-                                    int batch_size, int bptt, const torch::Device& device);
+                                    int batch_size, int bptt, const torch::Device& device,
+                                    std::size_t batch_positions = 0);
 
 }  // namespace ulmfit::tasks

@@ -28,6 +28,12 @@ struct ClassificationBatchOptions {
   int pad_chunk = 72;        // with pad_first: padding before the text in whole blocks
   std::size_t max_tokens = 0;  // keep only the last this many tokens; 0 = all
   bool drop_last = false;    // with shuffle: only full batches (a random remainder sits out each epoch)
+  // Evaluation order only: at most this many positions (documents x the
+  // longest one's width, a width counted up to `width_cap`) per batch, and
+  // at most batch_size documents; 0 = batch_size documents whatever their
+  // lengths. Long documents then go in small batches and short ones in wide.
+  std::size_t batch_positions = 0;
+  std::size_t width_cap = 0;  // 0 = none
 };
 
 struct ClassificationBatch {

@@ -21,6 +21,7 @@ double measure_other_busy_cores(int window_ms);
 struct ThreadingSetup {
   double other_busy_cores = -1;  // at start-up; -1 = unknown
   bool passive_wait = false;     // ulmfit started itself again with OMP_WAIT_POLICY=PASSIVE
+  bool passive_for_own_threads = false;  // ... because the command's own threads share the cores (serve)
   bool policy_from_user = false; // OMP_WAIT_POLICY or GOMP_SPINCOUNT was already in the environment
 };
 
@@ -33,7 +34,11 @@ constexpr double kBusyCoreThreshold = 0.5;
 /// OpenMP reads its environment once, when LibTorch is loaded, before main(),
 /// so only a new process image sees it. Call first thing in main(), before
 /// anything is read or written. Elsewhere threading_setup() only measures.
-void prepare_threading(char** argv);
+/// `own_threads_share_cores`: the command runs other threads beside the
+/// model's (serve's HTTP threads, and a load generator on the same host),
+/// which spinning OpenMP threads would starve between batches; wait
+/// passively whatever the load.
+void prepare_threading(char** argv, bool own_threads_share_cores = false);
 
 /// What prepare_threading found (measured on first use if it never ran).
 const ThreadingSetup& threading_setup();

@@ -64,6 +64,7 @@ struct RuntimeInfo {
   int cores = 1;
   double other_busy_cores = -1;  // other processes' load at start-up, in cores; -1 = unknown
   bool passive_wait = false;     // OpenMP waits passively (set at start-up because of that load)
+  bool passive_for_own_threads = false;  // ... because the command's own threads share the cores
   bool wait_policy_from_user = false;
   Bf16Decision bf16_decision;
   std::string precision;  // "fp32", "bf16" or "fp16"
