@@ -217,6 +217,31 @@ TEST(ClassificationBatches, EvaluationOrderIsSortedByLength) {
   }
 }
 
+TEST(ClassificationBatches, APositionBoundKeepsLongDocumentsInSmallBatches) {
+  // Lengths with <s>: 101, 51, 41, 11, 11, 11.
+  const auto corpus = text::TokenizedCorpus::from_documents(
+      {std::vector<int>(100, 7), std::vector<int>(50, 7), std::vector<int>(40, 7), std::vector<int>(10, 7),
+       std::vector<int>(10, 7), std::vector<int>(10, 7)},
+      {0, 0, 0, 0, 0, 0}, {"a"});
+  text::ClassificationBatchOptions options;
+  options.batch_size = 2;
+  options.batch_positions = 120;
+  const auto sizes = [&](const text::ClassificationBatchOptions& o) {
+    text::ClassificationBatches batches(corpus, o);
+    batches.start_epoch(0);
+    std::vector<std::size_t> out;
+    for (std::size_t i = 0; i < batches.num_batches(); ++i) out.push_back(batches.batch(i).indices.size());
+    return out;
+  };
+  // 120 positions: one of 101, two of 51 (and 41), then two of 11 (batch_size caps it).
+  EXPECT_EQ(sizes(options), (std::vector<std::size_t>{1, 2, 2, 1}));
+  // A width counted only up to what the model reads: 101 counts as 60, so two fit.
+  options.width_cap = 60;
+  EXPECT_EQ(sizes(options), (std::vector<std::size_t>{2, 2, 2}));
+  options.batch_positions = 0;  // off: batch_size documents whatever their lengths
+  EXPECT_EQ(sizes(options), (std::vector<std::size_t>{2, 2, 2}));
+}
+
 TEST(ClassificationBatches, SortishBucketingPadsLessThanRandomBatches) {
   const auto corpus = numbered_corpus(2000, 5, 600, 3);
   const int bs = 16;
