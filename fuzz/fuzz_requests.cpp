@@ -37,9 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_rejection(e);
   }
   try {
-    const auto r = ulmfit::serve::parse_generate_request(body, limits);
-    if (r.max_tokens < 0 || r.max_tokens > limits.max_generated_tokens || !(r.temperature > 0) || !(r.top_p > 0) ||
-        r.top_p > 1 || r.prompt.size() > limits.max_text_bytes) {
+    const auto o = ulmfit::serve::parse_generate_request(body, limits).options;
+    if (o.max_tokens < 0 || o.max_tokens > limits.max_generated_tokens || !(o.temperature > 0) || !(o.top_p > 0) ||
+        o.top_p > 1 || o.prompt.size() > limits.max_text_bytes) {
       __builtin_trap();
     }
   } catch (const ulmfit::serve::RequestError& e) {

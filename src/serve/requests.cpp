@@ -107,19 +107,20 @@ GenerateRequest parse_generate_request(std::string_view body, const Limits& limi
   const auto j = parse_object(body, {"model", "prompt", "max_tokens", "temperature", "top_k", "top_p", "seed"});
   GenerateRequest r;
   r.model = model_name(j);
+  auto& o = r.options;
   if (!j.contains("prompt")) throw RequestError(400, "prompt", "prompt: required, a string");
   if (!j.at("prompt").is_string()) throw RequestError(400, "prompt", "prompt: must be a string");
-  r.prompt = j.at("prompt").get<std::string>();
-  check_text_size(r.prompt, "prompt", limits);
-  // Without max_tokens: 50, or the server's limit when that is lower.
-  r.max_tokens = static_cast<int>(integer_field(j, "max_tokens", std::min(r.max_tokens, limits.max_generated_tokens), 0,
-                                                limits.max_generated_tokens));
-  r.temperature = number_field(j, "temperature", r.temperature);
-  if (r.temperature <= 0) throw RequestError(400, "temperature", "temperature: must be > 0");
-  r.top_k = static_cast<int>(integer_field(j, "top_k", r.top_k, 0, std::numeric_limits<int>::max()));
-  r.top_p = number_field(j, "top_p", r.top_p);
-  if (r.top_p <= 0 || r.top_p > 1) throw RequestError(400, "top_p", "top_p: must be in (0, 1]");
-  r.seed = integer_field(j, "seed", r.seed, 0);
+  o.prompt = j.at("prompt").get<std::string>();
+  check_text_size(o.prompt, "prompt", limits);
+  constexpr int kDefaultMaxTokens = 50;
+  o.max_tokens = static_cast<int>(integer_field(j, "max_tokens", std::min(kDefaultMaxTokens, limits.max_generated_tokens),
+                                                0, limits.max_generated_tokens));
+  o.temperature = number_field(j, "temperature", o.temperature);
+  if (o.temperature <= 0) throw RequestError(400, "temperature", "temperature: must be > 0");
+  o.top_k = static_cast<int>(integer_field(j, "top_k", o.top_k, 0, std::numeric_limits<int>::max()));
+  o.top_p = number_field(j, "top_p", o.top_p);
+  if (o.top_p <= 0 || o.top_p > 1) throw RequestError(400, "top_p", "top_p: must be in (0, 1]");
+  o.seed = integer_field(j, "seed", o.seed, 0);
   return r;
 }
 

@@ -161,15 +161,8 @@ class Service {
   void generate(const httplib::Request& req, httplib::Response& res) {
     const auto request = parse_generate_request(req.body, options_.limits);
     auto& w = worker(request.model, "generate");
-    pipeline::GenerateOptions options;
-    options.prompt = request.prompt;
-    options.max_tokens = request.max_tokens;
-    options.temperature = request.temperature;
-    options.top_k = request.top_k;
-    options.top_p = request.top_p;
-    options.seed = request.seed;
     const auto until = deadline();
-    auto future = w.generate(options, until);
+    auto future = w.generate(request.options, until);
     send_json(res, 200, {{"model", w.name()}, {"text", wait_for(future, until)}});
   }
 

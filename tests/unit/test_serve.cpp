@@ -13,22 +13,22 @@ namespace {
 using ::testing::HasSubstr;
 
 /// The status and field a body is rejected with, or {0, ""} when it parses.
-std::pair<int, std::string> classify_rejection(const std::string& body, const Limits& limits = {}) {
+template <class Parse>
+std::pair<int, std::string> rejection(Parse parse, const std::string& body, const Limits& limits) {
   try {
-    parse_classify_request(body, limits);
+    parse(body, limits);
     return {0, ""};
   } catch (const RequestError& e) {
     return {e.status(), e.field()};
   }
 }
 
+std::pair<int, std::string> classify_rejection(const std::string& body, const Limits& limits = {}) {
+  return rejection(parse_classify_request, body, limits);
+}
+
 std::pair<int, std::string> generate_rejection(const std::string& body, const Limits& limits = {}) {
-  try {
-    parse_generate_request(body, limits);
-    return {0, ""};
-  } catch (const RequestError& e) {
-    return {e.status(), e.field()};
-  }
+  return rejection(parse_generate_request, body, limits);
 }
 
 TEST(ServeRequests, ClassifyBodiesParse) {
@@ -61,14 +61,14 @@ TEST(ServeRequests, ClassifyRejectionsNameTheField) {
 
 TEST(ServeRequests, GenerateBodiesParseWithDefaultsAndLimits) {
   const auto r = parse_generate_request(R"({"prompt": "the film", "max_tokens": 7, "top_p": 0.9, "seed": 3})", {});
-  EXPECT_EQ(r.prompt, "the film");
-  EXPECT_EQ(r.max_tokens, 7);
-  EXPECT_DOUBLE_EQ(r.top_p, 0.9);
-  EXPECT_EQ(r.seed, 3);
-  EXPECT_DOUBLE_EQ(r.temperature, 1.0);
+  EXPECT_EQ(r.options.prompt, "the film");
+  EXPECT_EQ(r.options.max_tokens, 7);
+  EXPECT_DOUBLE_EQ(r.options.top_p, 0.9);
+  EXPECT_EQ(r.options.seed, 3);
+  EXPECT_DOUBLE_EQ(r.options.temperature, 1.0);
   Limits low;
   low.max_generated_tokens = 16;
-  EXPECT_EQ(parse_generate_request(R"({"prompt": "a"})", low).max_tokens, 16);  // the default, capped by the limit
+  EXPECT_EQ(parse_generate_request(R"({"prompt": "a"})", low).options.max_tokens, 16);  // the default, capped by the limit
   using R = std::pair<int, std::string>;
   EXPECT_EQ(generate_rejection("{}"), R(400, "prompt"));
   EXPECT_EQ(generate_rejection(R"({"prompt": 1})"), R(400, "prompt"));

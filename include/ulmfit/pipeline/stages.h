@@ -11,6 +11,7 @@
 
 #include "ulmfit/config/config.h"
 #include "ulmfit/nn/heads.h"
+#include "ulmfit/pipeline/generate_options.h"
 #include "ulmfit/train/learner.h"
 #include "ulmfit/train/metrics.h"
 #include "ulmfit/util/system_info.h"
@@ -68,15 +69,6 @@ Evaluation evaluate(const std::string& run_dir, const DataSpec& data, const util
 /// in input order. `input`/`output` may be "-" for stdin/stdout.
 std::size_t predict(const std::string& run_dir, const std::string& input, const std::string& output,
                     const DataSpec& format, int batch_size, const util::RuntimeInfo& runtime);
-
-struct GenerateOptions {
-  std::string prompt;
-  int max_tokens = 100;
-  double temperature = 1.0;
-  int top_k = 0;       // 0 = no cut
-  double top_p = 1.0;  // 1 = no cut
-  std::int64_t seed = 42;
-};
 
 /// The prompt followed by sampled text; stops early at a document boundary.
 std::string generate(const std::string& run_dir, const GenerateOptions& options, const util::RuntimeInfo& runtime);

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "ulmfit/pipeline/generate_options.h"
+
 namespace ulmfit::serve {
 
 struct Limits {
@@ -43,12 +45,8 @@ struct ClassifyRequest {
 
 struct GenerateRequest {
   std::string model;
-  std::string prompt;
-  int max_tokens = 50;
-  double temperature = 1.0;
-  int top_k = 0;
-  double top_p = 1.0;
-  std::int64_t seed = 42;
+  /// Without "max_tokens", 50 (or the server's limit when that is lower).
+  pipeline::GenerateOptions options;
 };
 
 ClassifyRequest parse_classify_request(std::string_view body, const Limits& limits);
