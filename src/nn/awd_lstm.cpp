@@ -1,8 +1,40 @@
 #include "ulmfit/nn/awd_lstm.h"
 
+#include <mutex>
+
 namespace ulmfit::nn {
+namespace {
+
+/// cuDNN wants an LSTM's weights in one flat buffer and warns, at every call,
+/// when they are not. DropConnect hands it a freshly dropped hidden-to-hidden
+/// matrix each step by design (fastai's AWD-LSTM does the same and silences
+/// the same warning), so cuDNN's copy into a flat buffer is the price, and the
+/// warning is noise: on an H200 it printed once per layer per step. Every
+/// other warning goes on to the handler that was there before.
+class QuietAboutFreshLstmWeights : public c10::WarningHandler {
+ public:
+  explicit QuietAboutFreshLstmWeights(c10::WarningHandler* next) : next_(next) {}
+  void process(const c10::Warning& warning) override {
+    if (warning.msg().find("not part of single contiguous chunk of memory") != std::string::npos) return;
+    next_->process(warning);
+  }
+
+ private:
+  c10::WarningHandler* next_;
+};
+
+void quiet_cudnn_weight_warning() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    static QuietAboutFreshLstmWeights handler(c10::WarningUtils::get_warning_handler());
+    c10::WarningUtils::set_warning_handler(&handler);
+  });
+}
+
+}  // namespace
 
 AwdLstmImpl::AwdLstmImpl(AwdLstmOptions opts) : options(std::move(opts)) {
+  quiet_cudnn_weight_warning();
   TORCH_CHECK(options.vocab_size() > 0 && options.emb_size() > 0 && options.hidden_size() > 0,
               "AwdLstm: sizes must be positive");
   TORCH_CHECK(options.layers() >= 1, "AwdLstm: at least one layer");
