@@ -49,11 +49,15 @@ for _ in $(seq 600); do [[ -s $work/address ]] && break; sleep 0.1; done
 url=$(head -1 "$work/address")
 [[ -n $url ]] || { echo "serve did not start:"; cat "$work/serve.log"; exit 1; }
 rss() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$server/status"; }
+peak_rss() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$server/status"; }
 
 # Warm-up at the highest concurrency: the first (and largest) batches
 # allocate what later ones reuse, so growth after it would be a leak.
 levels=${CONCURRENCY:-1 8 64}
 BODIES="$work/bodies.jsonl" wrk -t 2 -c "${levels##* }" -d "${WARMUP:-30}s" --timeout 30s -s bench/serve_load.lua "$url" >/dev/null
+# Both readings 2 s after the load stops, once the server has answered
+# everything and handed its freed activations back (it does after 0.5 s idle).
+sleep 2
 rss_before=$(rss)
 metrics() { curl -s "$url/metrics"; }
 documents_before=$(metrics | awk '/^ulmfit_documents_total/ { print $2 }')
@@ -73,10 +77,12 @@ for c in $levels; do
   ' "$work/wrk-$c.txt"
   last_rate=$(awk '/Requests\/sec/ { print $2 }' "$work/wrk-$c.txt")
 done
+sleep 2
 rss_after=$(rss)
 metrics >"$work/metrics.txt"
 documents=$(awk '/^ulmfit_documents_total/ { print $2 }' "$work/metrics.txt")
-awk -v b="$rss_before" -v a="$rss_after" 'BEGIN { printf "resident memory: %d MiB after warm-up, %d MiB after the load (%+.1f %%)\n", b, a, 100 * (a - b) / b }'
+awk -v b="$rss_before" -v a="$rss_after" -v p="$(peak_rss)" \
+  'BEGIN { printf "resident memory: %d MiB after warm-up, %d MiB after the load (%+.1f %%); peak %d MiB\n", b, a, 100 * (a - b) / b, p }'
 awk '/^ulmfit_batch_documents_sum/ { s = $2 } /^ulmfit_batch_documents_count/ { n = $2 }
      END { printf "batches: %d, %.1f documents each on average\n", n, s / n }' "$work/metrics.txt"
 echo "documents classified during the load: $(( documents - documents_before ))"

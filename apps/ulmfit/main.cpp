@@ -16,15 +16,21 @@
 int main(int argc, char** argv) {
   using namespace ulmfit;
   const bool serving = argc > 1 && std::string(argv[1]) == "serve";
-  // oneDNN keeps a compiled kernel per matrix shape (1,024 of them by
-  // default); a server meets new shapes with almost every batch. Under load
-  // (MiniLM, bf16, 64 connections) its resident memory grew by 60-110 MB
-  // every 12 s with the default cache, more slowly with 8 kernels, and
-  // stayed flat without it, at the same requests/s. oneDNN reads the setting when LibTorch loads,
-  // before main(): only a new process image sees it.
-  if (serving && std::getenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY") == nullptr) {
-    ::setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "0", 1);
-    ::execv("/proc/self/exe", argv);  // on failure: carry on with the cache
+  // Two caches keep a compiled matrix-product kernel per shape: oneDNN's
+  // (1,024 by default) and, above it, ideep's (LRU_CACHE_CAPACITY, 1,024 by
+  // default, about 260 KB per entry for MiniLM's products). A server meets new
+  // shapes with almost every batch, so under load (MiniLM, bf16) its resident
+  // memory grew with both caches on (60-110 MB every 12 s at 64 connections),
+  // and kept growing with oneDNN's off; heaptrack put the rest in ideep's
+  // cache. oneDNN's goes; ideep's keeps 64 entries, enough for one batch's
+  // products to be compiled once for all its layers. Both are read when
+  // LibTorch loads or first multiplies, before main() can act: only a new
+  // process image sees them.
+  if (serving && (std::getenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY") == nullptr ||
+                  std::getenv("LRU_CACHE_CAPACITY") == nullptr)) {
+    ::setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "0", 0);
+    ::setenv("LRU_CACHE_CAPACITY", "64", 0);
+    ::execv("/proc/self/exe", argv);  // on failure: carry on with the caches
   }
   // Then: it may start the program again with OpenMP set to wait passively
   // (always for serve, whose HTTP threads share the cores with the model's).

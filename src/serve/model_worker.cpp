@@ -2,7 +2,10 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+
 #include "ulmfit/text/normalize.h"
+#include "ulmfit/util/allocator.h"
 
 namespace ulmfit::serve {
 
@@ -61,8 +64,8 @@ void ModelWorker::run() {
   const auto max_wait = std::chrono::milliseconds(options_.max_wait_ms);
   for (;;) {
     std::unique_lock<std::mutex> lock(mutex_);
-    wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, and nothing left to answer
+    if (!wait_for_work(lock)) return;
+    worked_since_release_ = true;
     if (auto* job = std::get_if<GenerateJob>(&queue_.front())) {
       GenerateJob taken = std::move(*job);
       queue_.pop_front();
@@ -87,7 +90,9 @@ void ModelWorker::run() {
     // the cores for a moment to read their answers and send the next
     // requests, and a worker that started at once would take only the few
     // already queued, then run small, padded batches from then on.
-    wake_.wait_for(lock, max_wait, [&] { return stopping_ || leading_documents() >= options_.max_batch; });
+    const bool after_large_batch = 2 * last_batch_documents_ >= options_.max_batch;
+    wake_.wait_for(lock, after_large_batch ? std::max(max_wait, options_.max_wait_after_large_batch) : max_wait,
+                   [&] { return stopping_ || leading_documents() >= options_.max_batch; });
     std::vector<ClassifyJob> batch;
     std::size_t documents = 0;
     while (!queue_.empty()) {
@@ -99,9 +104,25 @@ void ModelWorker::run() {
     }
     queued_documents_ -= documents;
     metrics_.set_queue_depth(name_, queued_documents_);
+    last_batch_documents_ = documents;
     lock.unlock();
     run_batch(batch);
   }
+}
+
+bool ModelWorker::wait_for_work(std::unique_lock<std::mutex>& lock) {
+  const auto has_work = [&] { return stopping_ || !queue_.empty(); };
+  const auto release = [&] {
+    lock.unlock();
+    util::release_freed_memory();
+    lock.lock();
+    worked_since_release_ = false;
+    last_release_ = Clock::now();
+  };
+  if (worked_since_release_ && Clock::now() - last_release_ >= options_.release_under_load) release();
+  if (worked_since_release_ && !wake_.wait_for(lock, options_.release_when_idle, has_work)) release();
+  wake_.wait(lock, has_work);
+  return !queue_.empty();  // empty: stopping, and nothing left to answer
 }
 
 void ModelWorker::run_batch(std::vector<ClassifyJob>& jobs) {

@@ -5,6 +5,7 @@
 // and runs them as one batch, which LoadedModel::classify sorts by length.
 // A generate request runs alone. One thread per model keeps the model's
 // forward passes from competing with each other for the cores.
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -24,6 +25,16 @@ struct BatchingOptions {
   std::size_t max_batch = 64;  // documents per batch
   int max_wait_ms = 5;         // how long a batch that is not full waits for more
   std::size_t max_queue = 1024;
+  // How long a batch that is not full waits after a batch of at least half
+  // max_batch, whose clients come back within milliseconds. With max_wait
+  // alone, 64 clients split into two cohorts that alternate in batches of
+  // about 32 (MiniLM, 2 cores: 33.7 documents per batch, 21.3 requests/s;
+  // with a 50 ms wait, 62.2 and 22.5).
+  std::chrono::milliseconds max_wait_after_large_batch{50};
+  // Freed activations go back to the kernel once the worker has been idle
+  // this long after work, and at most this often under sustained load.
+  std::chrono::milliseconds release_when_idle{500};
+  std::chrono::milliseconds release_under_load{10000};
 };
 
 /// Probabilities per text, in the request's order.
@@ -60,6 +71,9 @@ class ModelWorker {
   using Job = std::variant<ClassifyJob, GenerateJob>;
 
   void run();
+  /// Waits for work; false when stopping with nothing left. Gives freed
+  /// memory back when idle after work, or when due under load.
+  bool wait_for_work(std::unique_lock<std::mutex>& lock);
   void run_batch(std::vector<ClassifyJob>& jobs);
   void run_generate(GenerateJob& job);
   void admit(std::size_t documents);  // under mutex_: 503 past max_queue
@@ -73,6 +87,9 @@ class ModelWorker {
   std::deque<Job> queue_;
   std::size_t queued_documents_ = 0;
   bool stopping_ = false;
+  bool worked_since_release_ = false;            // worker thread only
+  std::size_t last_batch_documents_ = 0;         // worker thread only
+  Clock::time_point last_release_ = Clock::now();  // worker thread only
   std::thread thread_;
 };
 

@@ -21,4 +21,10 @@ bool keep_freed_memory_for_reuse() {
 #endif
 }
 
+void release_freed_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
 }  // namespace ulmfit::util
