@@ -23,9 +23,9 @@ int main(int argc, char** argv) {
   // memory grew with both caches on (60-110 MB every 12 s at 64 connections),
   // and kept growing with oneDNN's off; heaptrack put the rest in ideep's
   // cache. oneDNN's goes; ideep's keeps 64 entries, enough for one batch's
-  // products to be compiled once for all its layers. Both are read when
-  // LibTorch loads or first multiplies, before main() can act: only a new
-  // process image sees them.
+  // products to be compiled once for all its layers. oneDNN reads its setting
+  // when LibTorch loads, before main() can act, so only a new process image
+  // sees it; ideep reads its own at the first product, and rides along.
   if (serving && (std::getenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY") == nullptr ||
                   std::getenv("LRU_CACHE_CAPACITY") == nullptr)) {
     ::setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "0", 0);
