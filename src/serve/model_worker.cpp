@@ -65,7 +65,6 @@ void ModelWorker::run() {
   for (;;) {
     std::unique_lock<std::mutex> lock(mutex_);
     if (!wait_for_work(lock)) return;
-    worked_since_release_ = true;
     if (auto* job = std::get_if<GenerateJob>(&queue_.front())) {
       GenerateJob taken = std::move(*job);
       queue_.pop_front();
@@ -122,7 +121,9 @@ bool ModelWorker::wait_for_work(std::unique_lock<std::mutex>& lock) {
   if (worked_since_release_ && Clock::now() - last_release_ >= options_.release_under_load) release();
   if (worked_since_release_ && !wake_.wait_for(lock, options_.release_when_idle, has_work)) release();
   wake_.wait(lock, has_work);
-  return !queue_.empty();  // empty: stopping, and nothing left to answer
+  if (queue_.empty()) return false;  // stopping, and nothing left to answer
+  worked_since_release_ = true;
+  return true;
 }
 
 void ModelWorker::run_batch(std::vector<ClassifyJob>& jobs) {

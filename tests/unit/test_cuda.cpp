@@ -40,13 +40,26 @@ torch::Tensor random_tokens(int64_t batch, int64_t time) {
   return torch::randint(4, kVocab, {batch, time}, torch::TensorOptions().dtype(torch::kLong));
 }
 
+/// Two copies of one model, the same weights from the same seed: the first on
+/// the CPU, the second on the GPU.
+template <class Make>
+auto on_cpu_and_gpu(std::uint64_t seed, Make make) {
+  torch::manual_seed(seed);
+  auto on_cpu = make();
+  torch::manual_seed(seed);
+  auto on_gpu = make();
+  on_gpu->to(torch::kCUDA);
+  return std::make_pair(on_cpu, on_gpu);
+}
+
+/// Explains a failed comparison: the largest absolute difference.
+float max_difference(const torch::Tensor& on_gpu, const torch::Tensor& on_cpu) {
+  return (on_gpu.cpu() - on_cpu).abs().max().item<float>();
+}
+
 TEST_P(CudaTest, ALanguageModelGivesTheSameLogitsAndGradientsOnBothDevices) {
   const auto cfg = small_config();
-  torch::manual_seed(3);
-  auto on_cpu = nn::make_language_model(cfg.model, kVocab);
-  torch::manual_seed(3);
-  auto on_gpu = nn::make_language_model(cfg.model, kVocab);
-  on_gpu->to(torch::kCUDA);
+  auto [on_cpu, on_gpu] = on_cpu_and_gpu(3, [&] { return nn::make_language_model(cfg.model, kVocab); });
   // Training mode (cuDNN's LSTM has no backward pass in eval mode); every
   // dropout is off, so both devices compute the same function.
   on_cpu->train();
@@ -58,7 +71,7 @@ TEST_P(CudaTest, ALanguageModelGivesTheSameLogitsAndGradientsOnBothDevices) {
   const auto gpu_logits = on_gpu->forward(tokens.to(torch::kCUDA), gpu_state).logits;
   ASSERT_TRUE(gpu_logits.is_cuda());
   EXPECT_TRUE(torch::allclose(gpu_logits.cpu(), cpu_logits, 1e-4, 1e-4))
-      << "max difference " << (gpu_logits.cpu() - cpu_logits).abs().max().item<float>();
+      << "max difference " << max_difference(gpu_logits, cpu_logits);
 
   // One backward pass: every parameter's gradient agrees.
   const auto targets = random_tokens(4, 24);
@@ -72,17 +85,13 @@ TEST_P(CudaTest, ALanguageModelGivesTheSameLogitsAndGradientsOnBothDevices) {
     const auto g = gpu_params[p.key()].grad();
     ASSERT_TRUE(g.defined()) << p.key();
     EXPECT_TRUE(torch::allclose(g.cpu(), p.value().grad(), 1e-3, 1e-5))
-        << p.key() << ": max difference " << (g.cpu() - p.value().grad()).abs().max().item<float>();
+        << p.key() << ": max difference " << max_difference(g, p.value().grad());
   }
 }
 
 TEST_P(CudaTest, AClassifierGivesTheSameLogitsOnBothDevicesWithPadding) {
   const auto cfg = small_config();
-  torch::manual_seed(5);
-  auto on_cpu = nn::make_classifier(cfg.model, cfg.train, kVocab, 3);
-  torch::manual_seed(5);
-  auto on_gpu = nn::make_classifier(cfg.model, cfg.train, kVocab, 3);
-  on_gpu->to(torch::kCUDA);
+  auto [on_cpu, on_gpu] = on_cpu_and_gpu(5, [&] { return nn::make_classifier(cfg.model, cfg.train, kVocab, 3); });
   on_cpu->eval();
   on_gpu->eval();
 
@@ -93,7 +102,7 @@ TEST_P(CudaTest, AClassifierGivesTheSameLogitsOnBothDevicesWithPadding) {
   const auto cpu_logits = on_cpu->forward(tokens, mask);
   const auto gpu_logits = on_gpu->forward(tokens.to(torch::kCUDA), mask.to(torch::kCUDA));
   EXPECT_TRUE(torch::allclose(gpu_logits.cpu(), cpu_logits, 1e-4, 1e-4))
-      << "max difference " << (gpu_logits.cpu() - cpu_logits).abs().max().item<float>();
+      << "max difference " << max_difference(gpu_logits, cpu_logits);
 }
 
 TEST_P(CudaTest, Bf16AutocastOnTheGpuStaysCloseToFp32) {
