@@ -41,5 +41,6 @@ void add_tokenizer_commands(CLI::App& app, const Runner& on_run);
 void add_bench_command(CLI::App& app, const Runner& on_run);
 void add_interop_commands(CLI::App& app, const Runner& on_run);
 void add_serve_command(CLI::App& app, const Runner& on_run);
+void add_launch_command(CLI::App& app, const Runner& on_run);
 
 }  // namespace ulmfit::cli

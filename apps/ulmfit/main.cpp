@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   cli::add_bench_command(app, on_run);
   cli::add_interop_commands(app, on_run);
   cli::add_serve_command(app, on_run);
+  cli::add_launch_command(app, on_run);
 
   try {
     app.parse(argc, argv);

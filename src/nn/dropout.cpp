@@ -5,6 +5,32 @@
 #include <cmath>
 
 namespace ulmfit::nn {
+namespace {
+
+int g_shard = 0;
+int g_shards = 1;
+
+}  // namespace
+
+void set_batch_shard(int shard, int shards) {
+  TORCH_CHECK(shards >= 1 && shard >= 0 && shard < shards, "set_batch_shard: shard out of range");
+  g_shard = shard;
+  g_shards = shards;
+}
+
+torch::Tensor batch_dropout_mask(std::vector<int64_t> shape, double p, const torch::TensorOptions& options) {
+  const int64_t rows = shape.at(0);
+  shape[0] = rows * g_shards;
+  auto mask = torch::empty(shape, options).bernoulli_(1.0 - p).div_(1.0 - p);
+  return g_shards == 1 ? mask : mask.narrow(0, rows * g_shard, rows);
+}
+
+void BatchDropoutImpl::reset() { TORCH_CHECK(p >= 0.0 && p < 1.0, "BatchDropout: p must be in [0, 1)"); }
+
+torch::Tensor BatchDropoutImpl::forward(const torch::Tensor& x) {
+  if (!is_training() || p == 0.0) return x;
+  return x * batch_dropout_mask(x.sizes().vec(), p, x.options());
+}
 
 torch::Tensor embedding_dropout(const torch::Tensor& weight, double p, bool training) {
   if (!training || p == 0.0) return weight;
@@ -20,10 +46,7 @@ void RNNDropoutImpl::reset() {
 torch::Tensor RNNDropoutImpl::forward(const torch::Tensor& x) {
   if (!is_training() || options.p() == 0.0) return x;
   TORCH_CHECK(x.dim() == 3, "RNNDropout expects [batch, time, features]");
-  const auto mask = torch::empty({x.size(0), 1, x.size(2)}, x.options())
-                        .bernoulli_(1.0 - options.p())
-                        .div_(1.0 - options.p());
-  return x * mask;
+  return x * batch_dropout_mask({x.size(0), 1, x.size(2)}, options.p(), x.options());
 }
 
 void WeightDropLstmImpl::reset() {

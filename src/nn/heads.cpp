@@ -85,12 +85,40 @@ PoolingClassifierImpl::PoolingClassifierImpl(PoolingClassifierOptions opts) : op
     const int64_t out = last ? options.classes() : options.hidden()[i];
     const std::string n = std::to_string(i);
     if (options.batch_norm()) norms.push_back(register_module("norm" + n, torch::nn::BatchNorm1d(in)));
-    dropouts.push_back(register_module("dropout" + n, torch::nn::Dropout(options.dropouts()[i])));
+    dropouts.push_back(register_module("dropout" + n, BatchDropout(options.dropouts()[i])));
     linears.push_back(register_module(
         "linear" + n, torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(!last || options.final_bias()))));
     in = out;
   }
 }
+
+namespace {
+
+/// BatchNorm1d's training step with the mean and variance of the rows of every
+/// process, and its running statistics updated from them.
+torch::Tensor batch_norm_over_processes(const torch::Tensor& x, torch::nn::BatchNorm1dImpl& norm,
+                                        const CrossProcessSum& sum) {
+  const auto rows = torch::full({1}, static_cast<double>(x.size(0)), x.options());
+  const auto first = sum(torch::cat({x.sum(0), rows}));
+  const auto count = first.slice(0, -1);
+  const auto mean = first.slice(0, 0, -1) / count;
+  // Centred second pass: sum(x^2) - n mean^2 would cancel badly in fp32.
+  const auto centred = x - mean;
+  const auto variance = sum(centred.pow(2).sum(0)) / count;
+  auto y = centred * torch::rsqrt(variance + norm.options.eps());
+  if (norm.options.affine()) y = y * norm.weight + norm.bias;
+  if (norm.options.track_running_stats()) {
+    torch::NoGradGuard no_grad;
+    const double n = count.item<double>();
+    const double momentum = norm.options.momentum().value_or(0.1);
+    norm.running_mean.mul_(1 - momentum).add_(mean.detach(), momentum);
+    norm.running_var.mul_(1 - momentum).add_(variance.detach() * (n / std::max(n - 1, 1.0)), momentum);
+    norm.num_batches_tracked.add_(1);
+  }
+  return y;
+}
+
+}  // namespace
 
 torch::Tensor PoolingClassifierImpl::forward(const torch::Tensor& outputs, const torch::Tensor& mask) {
   // Pool and classify in fp32: the head is tiny and BatchNorm wants the range.
@@ -117,7 +145,10 @@ torch::Tensor PoolingClassifierImpl::forward(const torch::Tensor& outputs, const
       break;
   }
   for (std::size_t i = 0; i < linears.size(); ++i) {
-    if (!norms.empty()) x = norms[i]->forward(x);
+    if (!norms.empty()) {
+      x = cross_process_sum_ && is_training() ? batch_norm_over_processes(x, *norms[i], cross_process_sum_)
+                                               : norms[i]->forward(x);
+    }
     x = linears[i]->forward(dropouts[i]->forward(x));
     if (i + 1 < linears.size()) x = options.tanh() ? torch::tanh(x) : torch::relu(x);
   }

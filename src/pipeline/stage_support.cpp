@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "ulmfit/dist/process_group.h"
 #include "ulmfit/nn/model_factory.h"
 #include "ulmfit/pipeline/training_curves.h"
 #include "ulmfit/text/corpus.h"
@@ -29,8 +30,9 @@ text::TokenCacheOptions cache_options(const config::Config& cfg, const util::Run
   return {cfg.data.cache_dir, true, runtime.threads, static_cast<std::uint64_t>(cfg.seed)};
 }
 
-text::Tokenizer obtain_tokenizer(const config::Config& cfg, const util::RuntimeInfo& runtime) {
-  if (!cfg.tokenizer.path.empty()) return text::Tokenizer::load(cfg.tokenizer.path);
+namespace {
+
+text::Tokenizer train_tokenizer(const config::Config& cfg, const util::RuntimeInfo& runtime) {
   const auto start = std::chrono::steady_clock::now();
   text::Corpus corpus = text::read_corpus(cfg.data.train, {}, static_cast<std::uint64_t>(cfg.seed));
   std::vector<std::string> docs;
@@ -45,16 +47,8 @@ text::Tokenizer obtain_tokenizer(const config::Config& cfg, const util::RuntimeI
   return tok;
 }
 
-void fit_backbone_to_documents(nn::BackboneImpl& backbone, const text::TokenizedCorpus& train) {
-  backbone.fit_to_documents(train.size(), [&](std::size_t i) {
-    const auto doc = train.doc(i);
-    // A view of the corpus's ids, read (never written) before the next document.
-    return torch::from_blob(const_cast<std::int32_t*>(doc.data), {static_cast<int64_t>(doc.size)}, torch::kInt);
-  });
-}
-
-Corpora load_corpora(const config::Config& cfg, const text::Tokenizer& tokenizer, const util::RuntimeInfo& runtime,
-                     const std::vector<std::string>& fixed_labels) {
+Corpora load_corpora_here(const config::Config& cfg, const text::Tokenizer& tokenizer,
+                          const util::RuntimeInfo& runtime, const std::vector<std::string>& fixed_labels) {
   if (!cfg.data.train.given()) throw ConfigError(cfg.where("data.train.path") + ": no training data given");
   const auto cache = cache_options(cfg, runtime);
   Corpora c;
@@ -79,6 +73,40 @@ Corpora load_corpora(const config::Config& cfg, const text::Tokenizer& tokenizer
     c.train = std::move(train);
   }
   return c;
+}
+
+}  // namespace
+
+text::Tokenizer obtain_tokenizer(const config::Config& cfg, const util::RuntimeInfo& runtime) {
+  if (!cfg.tokenizer.path.empty()) return text::Tokenizer::load(cfg.tokenizer.path);
+  auto& group = dist::world();
+  if (!group.distributed()) return train_tokenizer(cfg, runtime);
+  // One rank trains it; the others take its bytes, so every rank has the same.
+  std::optional<text::Tokenizer> trained;
+  std::string model;
+  group.main_first("training the tokenizer", [&] {
+    if (!group.is_main()) return;
+    trained = train_tokenizer(cfg, runtime);
+    model = trained->serialized();
+  });
+  model = group.broadcast_string(model);
+  return group.is_main() ? std::move(*trained) : text::Tokenizer::from_serialized(model, "rank 0's trained tokenizer");
+}
+
+Corpora load_corpora(const config::Config& cfg, const text::Tokenizer& tokenizer, const util::RuntimeInfo& runtime,
+                     const std::vector<std::string>& fixed_labels) {
+  // Rank 0 tokenises and fills the token cache; the others then read it.
+  Corpora c;
+  dist::world().main_first("tokenising the data", [&] { c = load_corpora_here(cfg, tokenizer, runtime, fixed_labels); });
+  return c;
+}
+
+void fit_backbone_to_documents(nn::BackboneImpl& backbone, const text::TokenizedCorpus& train) {
+  backbone.fit_to_documents(train.size(), [&](std::size_t i) {
+    const auto doc = train.doc(i);
+    // A view of the corpus's ids, read (never written) before the next document.
+    return torch::from_blob(const_cast<std::int32_t*>(doc.data), {static_cast<int64_t>(doc.size)}, torch::kInt);
+  });
 }
 
 train::FitOptions fit_options(const config::Config& cfg, const util::RuntimeInfo& runtime, const torch::Device& device,
@@ -110,7 +138,7 @@ tasks::LanguageModelingOptions lm_task_options(const config::Config& cfg, const 
   // a Transformer reads fixed windows no longer than its positions.
   const bool lstm = cfg.model.backbone == "awd_lstm";
   o.train_stream = {cfg.train.batch_size, cfg.train.bptt, lstm && cfg.train.variable_bptt,
-                    static_cast<std::uint64_t>(cfg.seed), true};
+                    static_cast<std::uint64_t>(cfg.seed), true, dist::world().rank(), dist::world().size()};
   o.eval_batch_size = cfg.train.batch_size;
   o.eval_bptt = cfg.train.bptt;
   o.ar = lstm ? cfg.train.ar : 0.0;
@@ -127,24 +155,37 @@ tasks::ClassificationOptions classification_task_options(const config::Config& c
   o.seed = static_cast<std::uint64_t>(cfg.seed);
   o.bptt = cfg.train.bptt;
   o.length_sort_window = cfg.train.length_sort_window;
+  o.shard = dist::world().rank();
+  o.shards = dist::world().size();
   o.device = device;
   return o;
 }
 
 train::FitSummary fit_into_run(train::Task& task, const train::FitOptions& options, RunDir& run, bool resume) {
   auto model = task.model();
+  auto& group = dist::world();
+  const bool writes = group.is_main();  // the other ranks leave every file to rank 0
   const std::string checkpoint = run.file(kCheckpointFile);
   train::FitCallbacks callbacks;
-  callbacks.metrics = [&run](const std::string& line) { run.append_metrics(line); };
-  callbacks.save_best = [&run, model] { run.save_weights(*model, "model.pt"); };
-  callbacks.save_checkpoint = [&run, model, checkpoint](torch::serialize::OutputArchive& state) {
-    torch::serialize::OutputArchive weights;
-    model->save(weights);
-    state.write("model", weights);
-    state.write("metrics_bytes", c10::IValue(static_cast<std::int64_t>(run.metrics_size())));
-    write_archive(state, checkpoint);
-    return checkpoint;
-  };
+  if (writes) {
+    callbacks.metrics = [&run](const std::string& line) { run.append_metrics(line); };
+    callbacks.save_best = [&run, model] { run.save_weights(*model, "model.pt"); };
+    callbacks.save_checkpoint = [&run, model, checkpoint](torch::serialize::OutputArchive& state) {
+      torch::serialize::OutputArchive weights;
+      model->save(weights);
+      state.write("model", weights);
+      state.write("metrics_bytes", c10::IValue(static_cast<std::int64_t>(run.metrics_size())));
+      write_archive(state, checkpoint);
+      return checkpoint;
+    };
+  }
+  if (group.distributed()) {
+    if (!dist::broadcast_module(*model)) {
+      log::warn(options.stage + ": " + group.describe() + " started from other weights than rank 0; it takes rank 0's");
+    }
+    // The generators stay in step on every rank (same seed, same draws):
+    // the row-wise dropouts draw the global batch's masks (nn::set_batch_shard).
+  }
   train::Learner learner(task, options, callbacks);
   if (resume) {
     if (fs::exists(checkpoint)) {
@@ -152,12 +193,12 @@ train::FitSummary fit_into_run(train::Task& task, const train::FitOptions& optio
       load_module_from(*model, archive, checkpoint, "model");
       learner.restore(archive, checkpoint);
       c10::IValue metrics_bytes;
-      if (archive.try_read("metrics_bytes", metrics_bytes)) {
+      if (writes && archive.try_read("metrics_bytes", metrics_bytes)) {
         run.truncate_metrics(static_cast<std::uint64_t>(metrics_bytes.toInt()));
       }
     } else {
       log::info(options.stage + ": " + run.path() + " has no checkpoint yet; training starts from the beginning");
-      run.truncate_metrics(0);
+      if (writes) run.truncate_metrics(0);
     }
   }
   train::FitSummary summary;
@@ -165,9 +206,16 @@ train::FitSummary fit_into_run(train::Task& task, const train::FitOptions& optio
   try {
     summary = learner.fit();
   } catch (const Interrupted& e) {
-    write_training_curves(run.path(), options.freeze_plan, monitor, options.stage);
+    if (writes) write_training_curves(run.path(), options.freeze_plan, monitor, options.stage);
     throw Interrupted(std::string(e.what()) + "; resume with: ulmfit " + options.stage + " --resume " + run.path());
   }
+  if (group.distributed()) {
+    const auto [seconds, calls] = dist::gradient_sync_time();
+    log::info(options.stage + ": " + group.describe() + ": gradient all-reduce " +
+              std::to_string(1000.0 * seconds / static_cast<double>(std::max<std::int64_t>(calls, 1))).substr(0, 6) +
+              " ms per step over " + std::to_string(calls) + " steps");
+  }
+  if (!writes) return summary;
   write_training_curves(run.path(), options.freeze_plan, monitor, options.stage);
   if (summary.best_epoch < 0) run.save_weights(*model, "model.pt");
   return summary;
@@ -230,7 +278,9 @@ StartPoint start_point(const config::Config& given, const std::string& from, con
 }
 
 OutputClaim claim_output(const StageOptions& options, const std::string& stage) {
-  OutputClaim claim{output_dir(options.out, stage), options.overwrite, options.resume};
+  auto& group = dist::world();
+  // Rank 0's name: a default name holds the time, which can differ by a second.
+  OutputClaim claim{group.broadcast_string(output_dir(options.out, stage)), options.overwrite, options.resume};
   if (claim.resume) {
     RunDir::open(claim.dir);  // checks it is a run directory
     return claim;
@@ -240,10 +290,12 @@ OutputClaim claim_output(const StageOptions& options, const std::string& stage) 
     throw UsageError(claim.dir + ": --out is the --from run; write the new run elsewhere");
   }
   RunDir::check_creatable(claim.dir, claim.overwrite);
+  group.barrier();  // every rank checked before rank 0 may create it
   return claim;
 }
 
 RunDir open_output(const OutputClaim& claim) {
+  if (!dist::world().is_main()) return claim.resume ? RunDir::open(claim.dir) : RunDir::follow(claim.dir);
   if (claim.resume) {
     RunDir run = RunDir::open(claim.dir);
     run.remove_stale_temporaries();

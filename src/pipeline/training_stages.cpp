@@ -2,6 +2,7 @@
 #include <filesystem>
 
 #include "stage_support.h"
+#include "ulmfit/dist/process_group.h"
 #include "ulmfit/nn/model_factory.h"
 #include "ulmfit/pipeline/stages.h"
 #include "ulmfit/tasks/classification.h"
@@ -23,15 +24,16 @@ std::string parameter_count(torch::nn::Module& model) {
 /// Trains a language model that starts from `model` (fresh or loaded).
 StageResult train_language_model(const std::string& stage, const config::Config& cfg, const util::RuntimeInfo& runtime,
                                  const torch::Device& device, RunDir& run, const detail::Corpora& corpora,
-                                 nn::LanguageModel model, bool resume) {
+                                 nn::LanguageModel model, const StageOptions& stage_options) {
   model->to(device);
   log::info(stage + ": " + cfg.model.backbone + " language model, " + parameter_count(*model));
   tasks::LanguageModelingTask task(model, *corpora.train, corpora.valid ? &*corpora.valid : nullptr,
                                    detail::lm_task_options(cfg, device));
-  const auto options = detail::fit_options(cfg, runtime, device, stage, model->layer_groups().size());
+  auto options = detail::fit_options(cfg, runtime, device, stage, model->layer_groups().size());
+  options.allow_world_size_change = stage_options.allow_world_size_change;
   StageResult result;
   result.run_dir = run.path();
-  result.fit = detail::fit_into_run(task, options, run, resume);
+  result.fit = detail::fit_into_run(task, options, run, stage_options.resume);
   return result;
 }
 
@@ -40,7 +42,7 @@ StageResult train_language_model(const std::string& stage, const config::Config&
 /// `auto` resolved to (it can depend on a measurement), so --resume repeats it.
 void write_run_files(RunDir& run, const StageOptions& options, config::Config cfg, const util::RuntimeInfo& runtime,
                      const text::Tokenizer& tokenizer, const RunMeta& meta) {
-  if (options.resume) return;
+  if (options.resume || !dist::world().is_main()) return;
   cfg.precision = runtime.precision;
   run.write_config(cfg);
   tokenizer.save_into_run(run.path());
@@ -78,7 +80,7 @@ StageResult pretrain(const config::Config& cfg, const util::RuntimeInfo& runtime
   RunDir run = detail::open_output(claim);
   log::info(std::string("pretrain: ") + (options.resume ? "resuming " : "writing ") + run.path());
   write_run_files(run, options, cfg, runtime, tokenizer, detail::make_meta("pretrain", "lm", "", cfg, tokenizer.vocab_size(), {}));
-  return train_language_model("pretrain", cfg, runtime, device, run, corpora, model, options.resume);
+  return train_language_model("pretrain", cfg, runtime, device, run, corpora, model, options);
 }
 
 StageResult adapt(const config::Config& given, const util::RuntimeInfo& runtime, const StageOptions& options) {
@@ -97,7 +99,7 @@ StageResult adapt(const config::Config& given, const util::RuntimeInfo& runtime,
   RunDir run = detail::open_output(claim);
   log::info("adapt: " + options.from + " -> " + run.path() + (options.resume ? " (resuming)" : ""));
   write_run_files(run, options, cfg, runtime, tokenizer, detail::make_meta("adapt", "lm", options.from, cfg, tokenizer.vocab_size(), {}));
-  return train_language_model("adapt", cfg, runtime, device, run, corpora, model, options.resume);
+  return train_language_model("adapt", cfg, runtime, device, run, corpora, model, options);
 }
 
 StageResult finetune(const config::Config& given, const util::RuntimeInfo& runtime, const StageOptions& options) {
@@ -124,6 +126,7 @@ StageResult finetune(const config::Config& given, const util::RuntimeInfo& runti
     detail::fit_backbone_to_documents(*model->encoder, *corpora.train);
   }
   model->to(device);
+  if (dist::world().distributed()) model->head->synchronise_batch_norm(dist::differentiable_all_reduce_sum);
   tasks::ClassificationTask task(model, *corpora.train, corpora.valid ? &*corpora.valid : nullptr,
                                  detail::classification_task_options(cfg, device));
   RunDir run = detail::open_output(claim);
@@ -133,7 +136,8 @@ StageResult finetune(const config::Config& given, const util::RuntimeInfo& runti
             (options.resume ? " (resuming)" : ""));
   write_run_files(run, options, cfg, runtime, tokenizer,
                   detail::make_meta("finetune", "classifier", options.from, cfg, tokenizer.vocab_size(), labels));
-  const auto fit = detail::fit_options(cfg, runtime, device, "finetune", model->layer_groups().size());
+  auto fit = detail::fit_options(cfg, runtime, device, "finetune", model->layer_groups().size());
+  fit.allow_world_size_change = options.allow_world_size_change;
   StageResult result;
   result.run_dir = run.path();
   result.fit = detail::fit_into_run(task, fit, run, options.resume);

@@ -21,6 +21,8 @@ text::ClassificationBatchOptions training_batch_options(const ClassificationOpti
   auto o = batch_options(options.batch_size, true, options.seed, options.bptt);
   o.drop_last = true;
   o.chunk_batches = options.length_sort_window;
+  o.shard = options.shard;
+  o.shards = options.shards;
   return o;
 }
 
@@ -50,6 +52,7 @@ train::StepResult ClassificationTask::train_step() {
   r.loss = loss;
   r.loss_value = loss.item<double>();
   r.items = static_cast<double>(batch.indices.size());
+  r.weight = r.items;
   return r;
 }
 

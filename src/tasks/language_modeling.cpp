@@ -97,6 +97,7 @@ train::StepResult LanguageModelingTask::train_step() {
   result.loss = loss;
   result.loss_value = ce.item<double>();
   result.items = static_cast<double>(batch->input.numel());
+  result.weight = static_cast<double>((target != text::kIgnoreIndex).sum().item<std::int64_t>());
   result.lr_scale = static_cast<double>(batch->seq_len) / options_.train_stream.bptt;
   return result;
 }

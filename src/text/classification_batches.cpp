@@ -15,6 +15,15 @@ ClassificationBatches::ClassificationBatches(const TokenizedCorpus& corpus,
     : corpus_(corpus), options_(options) {
   if (options_.batch_size < 1) throw ConfigError("train.batch_size: must be >= 1");
   if (corpus_.size() == 0) throw DataError("classification corpus has no documents");
+  if (options_.shards > 1) {
+    const auto bs = static_cast<std::size_t>(options_.batch_size);
+    if (!options_.shuffle || !options_.drop_last || options_.batch_size % options_.shards != 0 || corpus_.size() < bs) {
+      throw ConfigError("train.batch_size: " + std::to_string(options_.batch_size) +
+                        " documents do not divide into equal shares for " + std::to_string(options_.shards) +
+                        " ranks (it must be a multiple of the world size, and at most the " +
+                        std::to_string(corpus_.size()) + " training documents)");
+    }
+  }
 }
 
 std::size_t ClassificationBatches::length(std::size_t i) const {
@@ -72,9 +81,15 @@ void ClassificationBatches::start_epoch(int epoch) {
 }
 
 ClassificationBatch ClassificationBatches::batch(std::size_t i) const {
-  const auto& rows = batches_.at(i);
+  const auto& all_rows = batches_.at(i);
+  const std::size_t share = all_rows.size() / static_cast<std::size_t>(options_.shards);
+  const auto first = all_rows.begin() + static_cast<std::ptrdiff_t>(share * static_cast<std::size_t>(options_.shard));
+  const std::vector<std::size_t> rows =
+      options_.shards > 1 ? std::vector<std::size_t>(first, first + static_cast<std::ptrdiff_t>(share)) : all_rows;
+  // A shard is as wide as the whole batch: its documents then sit where one
+  // process puts them, and BPT3C reads (and draws dropout masks for) as many chunks.
   std::size_t width = 0;
-  for (std::size_t d : rows) width = std::max(width, length(d));
+  for (std::size_t d : all_rows) width = std::max(width, length(d));
   const auto b = static_cast<std::int64_t>(rows.size());
   const auto w = static_cast<std::int64_t>(width);
   ClassificationBatch out;

@@ -53,6 +53,11 @@ LmStream::LmStream(const TokenizedCorpus& corpus, LmStreamOptions options)
     : corpus_(corpus), options_(options) {
   if (options_.batch_size < 1) throw ConfigError("train.batch_size: must be >= 1");
   if (options_.bptt < 1) throw ConfigError("train.bptt: must be >= 1");
+  if (options_.shards < 1 || options_.shard < 0 || options_.shard >= options_.shards ||
+      options_.batch_size % options_.shards != 0) {
+    throw ConfigError("train.batch_size: " + std::to_string(options_.batch_size) + " rows do not divide among " +
+                      std::to_string(options_.shards) + " ranks; make it a multiple of the world size");
+  }
   if (corpus_.size() == 0 || corpus_.total_tokens() == 0) {
     throw DataError("language-model corpus has no tokens");
   }
@@ -103,14 +108,15 @@ void LmStream::seek(std::size_t batch_index) {
 std::optional<LmBatch> LmStream::next() {
   if (next_window_ >= windows_.size()) return std::nullopt;
   const auto [offset, len] = windows_[next_window_++];
-  const std::int64_t rows = options_.batch_size;
+  const std::int64_t rows = options_.batch_size / options_.shards;
+  const std::int64_t first_row = rows * options_.shard;
   const std::int64_t targets = total_targets();
   auto input = torch::full({rows, len}, SpecialIds::kPad, torch::kInt64);
   auto target = torch::full({rows, len}, kIgnoreIndex, torch::kInt64);
   auto in = input.accessor<std::int64_t, 2>();
   auto out = target.accessor<std::int64_t, 2>();
   for (std::int64_t r = 0; r < rows; ++r) {
-    const std::int64_t row_start = r * row_length_;
+    const std::int64_t row_start = (first_row + r) * row_length_;
     for (int k = 0; k < len; ++k) {
       const std::int64_t j = row_start + offset + k;  // index of the target in [0, targets)
       if (offset + k >= row_length_ || j >= targets) break;

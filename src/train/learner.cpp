@@ -8,6 +8,7 @@
 #include <limits>
 #include <sstream>
 
+#include "ulmfit/dist/process_group.h"
 #include "ulmfit/train/precision.h"
 #include "ulmfit/train/progress.h"
 #include "ulmfit/train/schedule.h"
@@ -135,23 +136,45 @@ bool Learner::weights_finite() const {
   return true;
 }
 
+std::vector<RankState> Learner::gather_rank_states() const {
+  // The hidden state only continues within an epoch; each epoch starts afresh.
+  const auto carried = pos_.step_in_epoch > 0 ? task_.carried_state() : std::vector<torch::Tensor>{};
+  const RankState mine = current_rank_state(carried, options_.device);
+  auto& group = dist::world();
+  if (!group.distributed()) return {mine};
+  std::vector<RankState> all(static_cast<std::size_t>(group.size()));
+  const auto rngs = group.all_gather(mine.rng);
+  for (std::size_t r = 0; r < all.size(); ++r) all[r].rng = rngs[r];
+  for (const auto& t : mine.carried) {
+    const auto parts = group.all_gather(t);
+    for (std::size_t r = 0; r < all.size(); ++r) all[r].carried.push_back(parts[r]);
+  }
+  return all;
+}
+
 void Learner::write_checkpoint() {
-  if (!callbacks_.save_checkpoint) return;
+  // Ranks other than 0 write nothing, but their share goes into rank 0's file.
+  const bool writes = static_cast<bool>(callbacks_.save_checkpoint);
+  if (!writes && !dist::world().distributed()) return;
   if (!weights_finite()) {
     throw RuntimeFailure(options_.stage + ": the weights hold NaN or infinite values at " + where_now() +
                          "; no checkpoint written, the last good one is " +
                          (last_checkpoint_.empty() ? std::string("none") : last_checkpoint_));
   }
+  const auto ranks = gather_rank_states();
+  const std::string when = pos_.step_in_epoch > 0 ? where_now() : "end of epoch " + std::to_string(pos_.epoch);
+  if (!writes) {
+    last_checkpoint_ = "rank 0's (" + when + ")";
+    return;
+  }
   torch::serialize::OutputArchive archive;
-  // The hidden state only continues within an epoch; each epoch starts afresh.
-  const auto carried = pos_.step_in_epoch > 0 ? task_.carried_state() : std::vector<torch::Tensor>{};
-  save_training_state(archive, pos_, *optimizer_, carried, options_.device);
-  last_checkpoint_ = callbacks_.save_checkpoint(archive) + " (" +
-                     (pos_.step_in_epoch > 0 ? where_now() : "end of epoch " + std::to_string(pos_.epoch)) + ")";
+  save_training_state(archive, pos_, *optimizer_, ranks);
+  last_checkpoint_ = callbacks_.save_checkpoint(archive) + " (" + when + ")";
 }
 
 void Learner::restore(torch::serialize::InputArchive& checkpoint, const std::string& source) {
-  auto restored = restore_training_state(checkpoint, *optimizer_, options_.device, source);
+  const ResumingRank resuming{dist::world().rank(), dist::world().size(), options_.allow_world_size_change};
+  auto restored = restore_training_state(checkpoint, *optimizer_, options_.device, source, resuming);
   pos_ = restored.position;
   restored_carried_ = std::move(restored.carried);
   last_checkpoint_ = source;
@@ -166,11 +189,17 @@ bool Learner::train_batch(const Schedule& schedule, double peak_lr) {
   }
   const double factor = schedule.lr_factor(pos_.stage_step);
   std::string fault;
-  if (!std::isfinite(step.loss_value)) {
+  const bool loss_finite = std::isfinite(step.loss_value);
+  if (loss_finite) step.loss.backward();
+  const auto params = trainable(groups_);
+  // With several ranks: every rank's gradients averaged into each, and the
+  // step's figures for the whole global batch. One process: unchanged.
+  const auto totals = dist::average_gradients(params, step.weight, step.loss_value, step.items, loss_finite);
+  if (!loss_finite) {
     fault = "the loss became " + std::to_string(step.loss_value);
+  } else if (!totals.finite) {
+    fault = "another rank's loss became non-finite";
   } else {
-    step.loss.backward();
-    const auto params = trainable(groups_);
     const double norm =
         options_.clip_grad > 0
             ? torch::nn::utils::clip_grad_norm_(params, options_.clip_grad)
@@ -199,11 +228,11 @@ bool Learner::train_batch(const Schedule& schedule, double peak_lr) {
   consecutive_skips_ = 0;
   set_lrs(peak_lr, factor * step.lr_scale, schedule.beta1(pos_.stage_step, options_.optimizer.betas.at(0)));
   optimizer_->step();
-  pos_.epoch_loss += step.loss_value;
-  pos_.epoch_items += step.items;
+  pos_.epoch_loss += totals.loss;
+  pos_.epoch_items += totals.items;
   ++pos_.epoch_batches;
-  last_loss_ = step.loss_value;
-  last_items_ = step.items;
+  last_loss_ = totals.loss;
+  last_items_ = totals.items;
   return true;
 }
 
@@ -352,7 +381,7 @@ FitSummary Learner::fit() {
         stopped_mid_epoch = true;
         break;
       }
-      if (util::interrupt_requested()) stop_for_interrupt();
+      if (dist::any_rank(util::interrupt_requested())) stop_for_interrupt();
       if (options_.checkpoint_every > 0 && pos_.global_step % options_.checkpoint_every == 0 &&
           pos_.step_in_epoch < steps) {
         pos_.seconds = elapsed();
@@ -369,7 +398,7 @@ FitSummary Learner::fit() {
     if (stop_early) pos_.epoch = options_.epochs;             // a resumed run stays stopped
     pos_.seconds = elapsed();
     write_checkpoint();
-    if (util::interrupt_requested() && pos_.epoch < options_.epochs) {
+    if (dist::any_rank(util::interrupt_requested()) && pos_.epoch < options_.epochs) {
       throw Interrupted(options_.stage + ": interrupted after epoch " + std::to_string(pos_.epoch) +
                         "; checkpoint written: " + last_checkpoint_);
     }

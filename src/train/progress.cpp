@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "ulmfit/util/log.h"
+
 namespace ulmfit::train {
 
 std::string format_duration(double seconds) {
@@ -44,6 +46,7 @@ void ProgressLine::update(std::size_t step, double loss, double items, double lr
   const double elapsed = std::chrono::duration<double>(now - epoch_start_).count();
   const double since_print = std::chrono::duration<double>(now - last_print_).count();
   const bool last = step == steps_;
+  if (log::level() > log::Level::kInfo) return;  // quiet (a data-parallel rank other than 0)
   if (!last && since_print < (tty_ ? 0.25 : 15.0)) return;
   last_print_ = now;
   const double eta = step > 0 ? elapsed / static_cast<double>(step) * static_cast<double>(steps_ - step) : 0;
@@ -58,6 +61,7 @@ void ProgressLine::update(std::size_t step, double loss, double items, double lr
 void ProgressLine::finish_epoch(const std::string& summary) {
   if (line_open_) std::fputc('\n', stderr);
   line_open_ = false;
+  if (log::level() > log::Level::kInfo) return;
   std::fprintf(stderr, "%s epoch %d/%d: %s (%s)\n", stage_.c_str(), epoch_ + 1, epochs_, summary.c_str(),
                format_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start_).count())
                    .c_str());

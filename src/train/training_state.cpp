@@ -46,27 +46,64 @@ std::string to_json(const LoopPosition& position) {
 
 LoopPosition position_from_json(const std::string& text) { return json::parse(text).get<LoopPosition>(); }
 
+RankState current_rank_state(const std::vector<torch::Tensor>& carried, const torch::Device& device) {
+  RankState out;
+  for (const auto& t : carried) out.carried.push_back(t.detach().to(torch::kCPU));
+  auto generator = default_generator(device);
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  out.rng = generator.get_state();
+  return out;
+}
+
+namespace {
+
+void write_rank_state(torch::serialize::OutputArchive& archive, const RankState& state) {
+  torch::serialize::OutputArchive carried_archive;
+  carried_archive.write("count", c10::IValue(static_cast<std::int64_t>(state.carried.size())));
+  for (std::size_t i = 0; i < state.carried.size(); ++i) {
+    carried_archive.write("t" + std::to_string(i), state.carried[i].to(torch::kCPU), /*is_buffer=*/true);
+  }
+  archive.write("carried", carried_archive);
+  archive.write("rng", state.rng.to(torch::kCPU), /*is_buffer=*/true);
+}
+
+RankState read_rank_state(torch::serialize::InputArchive& archive) {
+  RankState out;
+  torch::serialize::InputArchive carried_archive;
+  archive.read("carried", carried_archive);
+  c10::IValue count;
+  carried_archive.read("count", count);
+  for (std::int64_t i = 0; i < count.toInt(); ++i) {
+    torch::Tensor t;
+    carried_archive.read("t" + std::to_string(i), t, /*is_buffer=*/true);
+    out.carried.push_back(t);
+  }
+  archive.read("rng", out.rng, /*is_buffer=*/true);
+  return out;
+}
+
+}  // namespace
+
 void save_training_state(torch::serialize::OutputArchive& archive, const LoopPosition& position,
-                         torch::optim::Optimizer& optimizer, const std::vector<torch::Tensor>& carried,
-                         const torch::Device& device) {
+                         torch::optim::Optimizer& optimizer, const std::vector<RankState>& ranks) {
   archive.write("training_state_version", c10::IValue(static_cast<std::int64_t>(kTrainingStateVersion)));
   archive.write("position", c10::IValue(to_json(position)));
   torch::serialize::OutputArchive optimizer_archive;
   optimizer.save(optimizer_archive);
   archive.write("optimizer", optimizer_archive);
-  torch::serialize::OutputArchive carried_archive;
-  carried_archive.write("count", c10::IValue(static_cast<std::int64_t>(carried.size())));
-  for (std::size_t i = 0; i < carried.size(); ++i) {
-    carried_archive.write("t" + std::to_string(i), carried[i].detach().to(torch::kCPU), /*is_buffer=*/true);
+  // Rank 0's share at the top level, where a one-process checkpoint has it.
+  write_rank_state(archive, ranks.at(0));
+  archive.write("world_size", c10::IValue(static_cast<std::int64_t>(ranks.size())));
+  for (std::size_t r = 1; r < ranks.size(); ++r) {
+    torch::serialize::OutputArchive rank_archive;
+    write_rank_state(rank_archive, ranks[r]);
+    archive.write("rank" + std::to_string(r), rank_archive);
   }
-  archive.write("carried", carried_archive);
-  auto generator = default_generator(device);
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  archive.write("rng", generator.get_state(), /*is_buffer=*/true);
 }
 
 RestoredState restore_training_state(torch::serialize::InputArchive& archive, torch::optim::Optimizer& optimizer,
-                                     const torch::Device& device, const std::string& source) {
+                                     const torch::Device& device, const std::string& source,
+                                     const ResumingRank& resuming) {
   RestoredState out;
   try {
     c10::IValue version;
@@ -77,26 +114,34 @@ RestoredState restore_training_state(torch::serialize::InputArchive& archive, to
       throw CheckpointError(source + ": written by a newer ulmfit (training state " +
                             std::to_string(version.toInt()) + "); upgrade ulmfit to resume it");
     }
+    c10::IValue world_size;
+    const std::int64_t written_by = archive.try_read("world_size", world_size) ? world_size.toInt() : 1;
+    const bool same_world = written_by == resuming.world_size;
+    if (!same_world && !resuming.allow_world_size_change) {
+      throw CheckpointError(source + ": written by " + std::to_string(written_by) + " rank(s), resumed by " +
+                            std::to_string(resuming.world_size) + "; run it with " + std::to_string(written_by) +
+                            ", or pass --allow-world-size-change (the hidden state then starts afresh)");
+    }
     c10::IValue position;
     archive.read("position", position);
     out.position = position_from_json(position.toStringRef());
     torch::serialize::InputArchive optimizer_archive;
     archive.read("optimizer", optimizer_archive);
     optimizer.load(optimizer_archive);
-    torch::serialize::InputArchive carried_archive;
-    archive.read("carried", carried_archive);
-    c10::IValue count;
-    carried_archive.read("count", count);
-    for (std::int64_t i = 0; i < count.toInt(); ++i) {
-      torch::Tensor t;
-      carried_archive.read("t" + std::to_string(i), t, /*is_buffer=*/true);
-      out.carried.push_back(t);
+    RankState mine;
+    if (resuming.rank == 0) {
+      mine = read_rank_state(archive);
+    } else if (same_world) {
+      torch::serialize::InputArchive rank_archive;
+      archive.read("rank" + std::to_string(resuming.rank), rank_archive);
+      mine = read_rank_state(rank_archive);
     }
-    torch::Tensor rng;
-    archive.read("rng", rng, /*is_buffer=*/true);
-    auto generator = default_generator(device);
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    generator.set_state(rng);
+    if (same_world) out.carried = std::move(mine.carried);
+    if (mine.rng.defined()) {
+      auto generator = default_generator(device);
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      generator.set_state(mine.rng);
+    }
   } catch (const CheckpointError&) {
     throw;
   } catch (const std::exception& e) {

@@ -7,6 +7,7 @@
 #include "../test_helpers.h"
 #include "ulmfit/text/classification_batches.h"
 #include "ulmfit/text/lm_stream.h"
+#include "ulmfit/util/error.h"
 
 namespace ulmfit {
 namespace {
@@ -320,6 +321,60 @@ TEST(ClassificationBatches, MaxTokensKeepsTheEnd) {
   const std::size_t d = b.indices[0];
   EXPECT_EQ(b.tokens[0][9].item<std::int64_t>(), corpus.doc(d)[49]);
   EXPECT_EQ(b.tokens[0][1].item<std::int64_t>(), corpus.doc(d)[41]);
+}
+
+// Data parallelism: the shards of every batch, concatenated in rank order,
+// are the batch one process reads, so N ranks read one process's token order.
+TEST(LmStream, ShardsConcatenatedAreTheOneProcessBatches) {
+  const auto corpus = numbered_corpus(30, 3, 40);
+  for (const bool variable : {false, true}) {
+    text::LmStream whole(corpus, {6, 7, variable, 11, true});
+    text::LmStream first(corpus, {6, 7, variable, 11, true, 0, 3}), middle(corpus, {6, 7, variable, 11, true, 1, 3}),
+        last(corpus, {6, 7, variable, 11, true, 2, 3});
+    for (int epoch = 0; epoch < 2; ++epoch) {
+      for (auto* s : {&whole, &first, &middle, &last}) s->start_epoch(epoch);
+      ASSERT_EQ(first.num_batches(), whole.num_batches());
+      while (auto w = whole.next()) {
+        const auto a = first.next(), b = middle.next(), c = last.next();
+        ASSERT_TRUE(a && b && c);
+        EXPECT_EQ(a->input.size(0), 2);
+        EXPECT_EQ(a->seq_len, w->seq_len);
+        EXPECT_TRUE(torch::equal(torch::cat({a->input, b->input, c->input}), w->input));
+        EXPECT_TRUE(torch::equal(torch::cat({a->target, b->target, c->target}), w->target));
+      }
+      EXPECT_FALSE(first.next().has_value());
+    }
+  }
+  EXPECT_THROW(text::LmStream(corpus, {5, 7, false, 11, true, 0, 2}), ConfigError);
+}
+
+TEST(ClassificationBatches, ShardsConcatenatedAreTheOneProcessBatches) {
+  const auto corpus = numbered_corpus(50, 2, 30);
+  text::ClassificationBatchOptions options;
+  options.batch_size = 8;
+  options.shuffle = true;
+  options.drop_last = true;
+  options.seed = 5;
+  options.pad_chunk = 4;
+  text::ClassificationBatches whole(corpus, options);
+  auto shard_options = options;
+  shard_options.shards = 2;
+  shard_options.shard = 0;
+  text::ClassificationBatches first(corpus, shard_options);
+  shard_options.shard = 1;
+  text::ClassificationBatches second(corpus, shard_options);
+  for (auto* b : {&whole, &first, &second}) b->start_epoch(1);
+  ASSERT_EQ(first.num_batches(), whole.num_batches());
+  for (std::size_t i = 0; i < whole.num_batches(); ++i) {
+    const auto w = whole.batch(i), a = first.batch(i), b = second.batch(i);
+    EXPECT_EQ(a.indices.size(), 4u);
+    // Each shard as wide as the whole batch, rows where one process has them.
+    EXPECT_TRUE(torch::equal(torch::cat({a.tokens, b.tokens}), w.tokens));
+    EXPECT_TRUE(torch::equal(torch::cat({a.mask, b.mask}), w.mask));
+    EXPECT_TRUE(torch::equal(torch::cat({a.labels, b.labels}), w.labels));
+  }
+  shard_options.batch_size = 7;
+  EXPECT_THROW(text::ClassificationBatches(corpus, shard_options), ConfigError);
 }
 
 }  // namespace

@@ -27,6 +27,29 @@ TEST_F(NnTest, RNNDropoutSharesOneMaskOverTime) {
   EXPECT_TRUE(torch::equal(drop(torch::ones({3, 7, 11})), torch::ones({3, 7, 11})));
 }
 
+// A data-parallel rank draws the global batch's masks and keeps its rows: the
+// ranks' masks, stacked, are the one process's mask.
+TEST_F(NnTest, ShardedDropoutsApplyTheirRowsOfTheGlobalMask) {
+  nn::RNNDropout rnn(0.5);
+  nn::BatchDropout plain(0.3);
+  auto masks = [&](int shard, int shards, int64_t rows) {
+    torch::manual_seed(3);
+    nn::set_batch_shard(shard, shards);
+    auto a = rnn(torch::ones({rows, 5, 9}));
+    auto b = plain(torch::ones({rows, 13}));
+    nn::set_batch_shard(0, 1);
+    return std::make_pair(a, b);
+  };
+  const auto whole = masks(0, 1, 6);
+  const auto r0 = masks(0, 3, 2), r1 = masks(1, 3, 2), r2 = masks(2, 3, 2);
+  EXPECT_TRUE(torch::equal(torch::cat({r0.first, r1.first, r2.first}), whole.first));
+  EXPECT_TRUE(torch::equal(torch::cat({r0.second, r1.second, r2.second}), whole.second));
+  const auto values = std::get<0>(at::_unique(whole.second));
+  EXPECT_TRUE(torch::allclose(values, torch::tensor({0.0f, 1.0f / 0.7f})));
+  plain->eval();
+  EXPECT_TRUE(torch::equal(plain(torch::ones({2, 3})), torch::ones({2, 3})));
+}
+
 TEST_F(NnTest, EmbeddingDropoutDropsWholeRows) {
   const auto w = torch::rand({50, 8}) + 0.5;
   const auto d = nn::embedding_dropout(w, 0.5, true);

@@ -8,6 +8,17 @@
 
 namespace ulmfit::nn {
 
+/// Data-parallel training: this process holds the `shard`-th of `shards`
+/// equal row blocks of each global batch. Dropouts whose masks differ by row
+/// (RNNDropout, BatchDropout) then draw the global batch's mask, from
+/// generators every rank keeps in step, and apply their own rows of it: the
+/// ranks together drop exactly what one process would. (0, 1) by default.
+void set_batch_shard(int shard, int shards);
+
+/// A dropout mask for a tensor of `shape` whose first dimension is this
+/// process's rows: 0 or 1/(1-p) per element, drawn for the global batch.
+torch::Tensor batch_dropout_mask(std::vector<int64_t> shape, double p, const torch::TensorOptions& options);
+
 /// Drops whole rows of an embedding matrix (a word vanishes from the whole
 /// batch) and scales the survivors by 1/(1-p).
 torch::Tensor embedding_dropout(const torch::Tensor& weight, double p, bool training);
@@ -27,6 +38,17 @@ class RNNDropoutImpl : public torch::nn::Cloneable<RNNDropoutImpl> {
   RNNDropoutOptions options;
 };
 TORCH_MODULE(RNNDropout);
+
+/// Plain dropout (each element on its own) through batch_dropout_mask, for
+/// [batch, ...] inputs; what the classifier head uses.
+class BatchDropoutImpl : public torch::nn::Cloneable<BatchDropoutImpl> {
+ public:
+  explicit BatchDropoutImpl(double p) : p(p) { reset(); }
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+  double p;
+};
+TORCH_MODULE(BatchDropout);
 
 struct WeightDropLstmOptions {
   WeightDropLstmOptions(int64_t input_size, int64_t hidden_size)

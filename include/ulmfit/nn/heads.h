@@ -8,6 +8,8 @@
 ///
 ///   SequenceClassifier clf(backbone, SequenceClassifierOptions(2).bptt(72).max_len(1440));
 ///   auto logits = clf->forward(tokens, mask);     // [B, 2]
+#include <functional>
+
 #include "ulmfit/nn/backbone.h"
 #include "ulmfit/nn/dropout.h"
 
@@ -72,15 +74,27 @@ struct PoolingClassifierOptions {
 };
 
 /// Pooling, then [BatchNorm ->] Dropout -> Linear blocks with ReLU (or tanh) between.
+/// A sum over every process of a data-parallel group that autograd passes
+/// through (dist::differentiable_all_reduce_sum); nn itself knows no ranks.
+using CrossProcessSum = std::function<torch::Tensor(const torch::Tensor&)>;
+
 class PoolingClassifierImpl : public torch::nn::Module {
  public:
   explicit PoolingClassifierImpl(PoolingClassifierOptions options);
   torch::Tensor forward(const torch::Tensor& outputs, const torch::Tensor& mask);
+  /// In training, BatchNorm's statistics then come from the global batch
+  /// (every rank's share together, as SyncBatchNorm does), so data-parallel
+  /// ranks train the head like one process; the weights and buffers keep
+  /// their names. Evaluation uses the running statistics either way.
+  void synchronise_batch_norm(CrossProcessSum sum) { cross_process_sum_ = std::move(sum); }
 
   PoolingClassifierOptions options;
   std::vector<torch::nn::BatchNorm1d> norms;
-  std::vector<torch::nn::Dropout> dropouts;
+  std::vector<BatchDropout> dropouts;
   std::vector<torch::nn::Linear> linears;
+
+ private:
+  CrossProcessSum cross_process_sum_;
 };
 TORCH_MODULE(PoolingClassifier);
 

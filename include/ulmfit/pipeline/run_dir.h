@@ -46,6 +46,9 @@ class RunDir {
   /// An existing run to read from; CheckpointError when it is missing, has no
   /// meta.yaml, or was written by a newer format.
   static RunDir open(const std::string& path);
+  /// The run that rank 0 of a data-parallel group is creating, for another
+  /// rank: it names the files and never writes them.
+  static RunDir follow(const std::string& path) { return RunDir(path); }
 
   const std::string& path() const { return path_; }
   std::string file(const std::string& name) const;

@@ -23,6 +23,7 @@ struct StageOptions {
   std::string out;         // run directory to write; empty = runs/<stage>-<time>
   bool overwrite = false;  // replace a non-empty run directory
   bool resume = false;     // continue the run in `out` from its checkpoint
+  bool allow_world_size_change = false;  // resume with another number of data-parallel ranks
 };
 
 /// What `ulmfit STAGE --resume RUN` runs: RUN's own resolved config, its

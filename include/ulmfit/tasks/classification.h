@@ -15,6 +15,8 @@ struct ClassificationOptions {
   int bptt = 72;  // the classifier's chunk length: padding aligns to it
   torch::Device device = torch::kCPU;
   int length_sort_window = 50;  // training: batches per window sorted by length; 1 = random lengths
+  int shard = 0;                // data-parallel: this rank's share of each training batch
+  int shards = 1;
 };
 
 class ClassificationTask : public train::Task {

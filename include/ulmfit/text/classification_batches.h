@@ -34,6 +34,11 @@ struct ClassificationBatchOptions {
   // lengths. Long documents then go in small batches and short ones in wide.
   std::size_t batch_positions = 0;
   std::size_t width_cap = 0;  // 0 = none
+  // Data-parallel training: batch(i) holds this shard's equal share of the
+  // rows of batch i, so the ranks together read one process's batches
+  // (training order only; every batch must divide among them).
+  int shard = 0;
+  int shards = 1;
 };
 
 struct ClassificationBatch {

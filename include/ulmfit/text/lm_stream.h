@@ -28,10 +28,15 @@ struct LmStreamOptions {
   bool variable_bptt = false;  // p=0.95 bptt else bptt/2, then N(that, 5), clamped
   std::uint64_t seed = 0;
   bool shuffle = true;         // shuffle documents each epoch
+  // Data-parallel training: this process reads rows [shard, shard + 1) x
+  // batch_size / shards of every batch, so the ranks together read exactly
+  // the batches of one process (batch_size must divide among them).
+  int shard = 0;
+  int shards = 1;
 };
 
 struct LmBatch {
-  torch::Tensor input;   // [batch, seq_len] int64
+  torch::Tensor input;   // [rows, seq_len] int64 (rows = batch_size / shards)
   torch::Tensor target;  // [batch, seq_len] int64, kIgnoreIndex where padded
   int seq_len = 0;       // this window's length (the LR is scaled by seq_len / bptt)
 };

@@ -39,6 +39,7 @@ struct FitOptions {
   int log_every = 0;                    // steps between metric lines; 0 = about 20 per epoch
   int checkpoint_every = 0;             // steps between checkpoints; 0 = epoch ends only
   bool skip_nonfinite = false;          // skip a batch with a NaN / infinite loss or gradient instead of stopping
+  bool allow_world_size_change = false; // resume a checkpoint written by another number of ranks
 };
 
 struct FitCallbacks {
@@ -100,6 +101,8 @@ class Learner {
   /// null for an evaluation every eval_every steps.
   bool evaluate_and_keep_best(ProgressLine* progress, const std::string& monitor, bool higher);
   void write_checkpoint();
+  /// Every rank's generator and carried state, for rank 0's checkpoint.
+  std::vector<RankState> gather_rank_states() const;
   bool weights_finite() const;
   std::string where_now() const;
 

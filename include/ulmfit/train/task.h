@@ -15,6 +15,10 @@ struct StepResult {
   torch::Tensor loss;      // what backward() runs on (regularisation included)
   double loss_value = 0;   // the task loss alone, for logs
   double items = 0;        // tokens or documents in the step (throughput)
+  /// What `loss` is a mean over (targets, documents): data-parallel ranks
+  /// weight their gradients by it, so together they follow the mean over
+  /// the whole global batch.
+  double weight = 1.0;
   double lr_scale = 1.0;   // AWD-LSTM scales the LR by window length / bptt
 };
 

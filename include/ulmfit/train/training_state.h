@@ -42,17 +42,38 @@ std::string to_json(const LoopPosition& position);
 /// Throws std::exception (a json error) when `text` is not a position.
 LoopPosition position_from_json(const std::string& text);
 
+/// What differs between the ranks of a data-parallel run: each one's random
+/// generator (dropout masks) and carried state (its rows' hidden state).
+struct RankState {
+  torch::Tensor rng;
+  std::vector<torch::Tensor> carried;
+};
+/// This process's share: the device's generator state and `carried` on the CPU.
+RankState current_rank_state(const std::vector<torch::Tensor>& carried, const torch::Device& device);
+
+/// `ranks` holds every rank's share, in rank order (one for one process);
+/// the checkpoint records their number as its world size.
 void save_training_state(torch::serialize::OutputArchive& archive, const LoopPosition& position,
-                         torch::optim::Optimizer& optimizer, const std::vector<torch::Tensor>& carried,
-                         const torch::Device& device);
+                         torch::optim::Optimizer& optimizer, const std::vector<RankState>& ranks);
 
 struct RestoredState {
   LoopPosition position;
   std::vector<torch::Tensor> carried;
 };
-/// Reads what save_training_state wrote into `optimizer` and the generators;
-/// throws CheckpointError naming `source` when it does not fit.
+/// How the resuming process sits in its group.
+struct ResumingRank {
+  int rank = 0;
+  int world_size = 1;
+  /// Resume a checkpoint written by another number of ranks: the loop
+  /// position, weights and optimizer carry over; the carried state starts
+  /// afresh and ranks other than 0 keep their own generators.
+  bool allow_world_size_change = false;
+};
+/// Reads what save_training_state wrote into `optimizer` and this rank's
+/// generator; throws CheckpointError naming `source` when it does not fit,
+/// or when it was written by a different number of ranks (unless allowed).
 RestoredState restore_training_state(torch::serialize::InputArchive& archive, torch::optim::Optimizer& optimizer,
-                                     const torch::Device& device, const std::string& source);
+                                     const torch::Device& device, const std::string& source,
+                                     const ResumingRank& resuming = {});
 
 }  // namespace ulmfit::train
