@@ -1,5 +1,6 @@
 #include "ulmfit/tasks/classification.h"
 
+#include "ulmfit/dist/process_group.h"
 #include "ulmfit/util/error.h"
 
 namespace ulmfit::tasks {
@@ -58,7 +59,26 @@ train::StepResult ClassificationTask::train_step() {
 
 train::Metrics ClassificationTask::evaluate() {
   if (valid_ == nullptr) return {};
-  const auto probs = predict_probabilities(*model_, *valid_, options_.eval_batch_size, options_.bptt, options_.device);
+  torch::Tensor probs;
+  auto& group = dist::world();
+  if (!group.distributed()) {
+    probs = predict_probabilities(*model_, *valid_, options_.eval_batch_size, options_.bptt, options_.device);
+  } else {
+    // Each rank scores every N-th document; the sum puts every row in place.
+    std::vector<std::size_t> mine;
+    for (std::size_t i = static_cast<std::size_t>(group.rank()); i < valid_->size(); i += static_cast<std::size_t>(group.size())) {
+      mine.push_back(i);
+    }
+    const auto classes = model_->head->linears.back()->options.out_features();
+    probs = torch::zeros({static_cast<std::int64_t>(valid_->size()), classes});
+    if (!mine.empty()) {
+      const auto part = predict_probabilities(*model_, valid_->subset(mine), options_.eval_batch_size, options_.bptt,
+                                              options_.device);
+      const auto rows = torch::tensor(std::vector<std::int64_t>(mine.begin(), mine.end()));
+      probs.index_copy_(0, rows, part);
+    }
+    group.all_reduce_sum(probs);
+  }
   std::vector<std::int64_t> truth, predicted;
   const auto argmax = probs.argmax(1);
   double nll = 0;

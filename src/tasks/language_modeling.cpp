@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "ulmfit/dist/process_group.h"
 #include "ulmfit/tasks/masked_lm.h"
 
 namespace ulmfit::tasks {
@@ -61,7 +62,13 @@ LanguageModelingTask::LanguageModelingTask(nn::LanguageModel model, const text::
                                            const text::TokenizedCorpus* valid, LanguageModelingOptions options)
     : model_(std::move(model)), train_stream_(train, options.train_stream), options_(options) {
   if (valid != nullptr) {
-    valid_stream_.emplace(*valid, text::LmStreamOptions{options.eval_batch_size, options.eval_bptt, false, 0, false});
+    // Data-parallel ranks score their rows of the validation stream (the
+    // stages make the batch divide among them) and sum the results.
+    const auto& train_stream = options.train_stream;
+    const bool shard = options.eval_batch_size % train_stream.shards == 0;
+    valid_stream_.emplace(*valid, text::LmStreamOptions{options.eval_batch_size, options.eval_bptt, false, 0, false,
+                                                        shard ? train_stream.shard : 0, shard ? train_stream.shards : 1});
+    valid_sharded_ = shard && train_stream.shards > 1;
   }
 }
 
@@ -104,8 +111,13 @@ train::StepResult LanguageModelingTask::train_step() {
 
 train::Metrics LanguageModelingTask::evaluate() {
   if (!valid_stream_) return {};
-  const auto [total, count] =
-      summed_loss(*model_, *valid_stream_, options_.device, options_.objective);
+  auto [total, count] = summed_loss(*model_, *valid_stream_, options_.device, options_.objective);
+  if (valid_sharded_) {
+    auto sums = torch::tensor({total, count}, torch::kFloat64);
+    dist::world().all_reduce_sum(sums);
+    total = sums[0].item<double>();
+    count = sums[1].item<double>();
+  }
   const double loss = total / std::max(count, 1.0);
   return {{"valid_loss", loss}, {"perplexity", std::exp(loss)}};
 }

@@ -55,6 +55,7 @@ class LanguageModelingTask : public train::Task {
   nn::LanguageModel model_;
   text::LmStream train_stream_;
   std::optional<text::LmStream> valid_stream_;
+  bool valid_sharded_ = false;  // each data-parallel rank scores its rows
   LanguageModelingOptions options_;
   nn::RecurrentState state_;
 };
