@@ -3,6 +3,7 @@
 // needs no Python. (torchrun --no-python ulmfit pretrain ... works as well.)
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,6 +70,7 @@ int launch(const LaunchArgs& a) {
   ::sigaction(SIGINT, &on_signal, nullptr);
   ::sigaction(SIGTERM, &on_signal, nullptr);
 
+  const pid_t launcher = ::getpid();
   std::vector<pid_t> children;
   for (int local = 0; local < a.nproc; ++local) {
     const pid_t pid = ::fork();
@@ -76,6 +78,12 @@ int launch(const LaunchArgs& a) {
     if (pid == 0) {
       ::signal(SIGINT, SIG_DFL);
       ::signal(SIGTERM, SIG_DFL);
+      // Its own process group: a Ctrl-C in the terminal reaches the launcher
+      // only, which passes it on once (a second SIGINT means "exit at once").
+      ::setpgid(0, 0);
+      // And it goes when the launcher goes, even by kill -9.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != launcher) ::_exit(143);  // it went before prctl took effect
       const int rank = a.node_rank * a.nproc + local;
       ::setenv("RANK", std::to_string(rank).c_str(), 1);
       ::setenv("LOCAL_RANK", std::to_string(local).c_str(), 1);

@@ -21,6 +21,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+/// Gradients per all-reduce: 25 MB of fp32, as PyTorch's DDP buckets them.
+constexpr std::int64_t kBucketElements = 25 * 1024 * 1024 / 4;
+
 /// How long a rank waits for rank 0's main_first work (tokenising a corpus).
 constexpr std::chrono::hours kMainFirstWait{24};
 
@@ -321,26 +324,36 @@ StepTotals average_gradients(const std::vector<torch::Tensor>& params, double we
   const auto t = totals.accessor<double, 1>();
   StepTotals out{t[0] > 0 ? t[1] / t[0] : 0.0, t[2], t[3] == 0};
   if (out.finite && !params.empty()) {
-    // One bucket: the gradients of a whole model in one collective.
+    // Buckets of about kBucketBytes: few collectives, and no copy of a whole
+    // large model's gradients at once.
     const double scale = weight / t[0];
-    std::vector<torch::Tensor> pieces;
-    pieces.reserve(params.size());
-    for (const auto& p : params) {
-      const auto& g = p.grad();
-      pieces.push_back(g.defined() ? (g.to(torch::kFloat) * scale).reshape(-1)
-                                   : torch::zeros({p.numel()}, p.options().dtype(torch::kFloat)));
-    }
-    auto flat = torch::cat(pieces);
-    group.all_reduce_sum(flat);
-    std::int64_t offset = 0;
-    for (const auto& p : params) {
-      auto slice = flat.slice(0, offset, offset + p.numel()).view(p.sizes()).to(p.dtype());
-      offset += p.numel();
-      if (p.grad().defined()) {
-        p.mutable_grad().copy_(slice);
-      } else {
-        p.mutable_grad() = slice.clone();
+    std::size_t first = 0;
+    while (first < params.size()) {
+      std::size_t last = first;
+      std::int64_t elements = 0;
+      std::vector<torch::Tensor> pieces;
+      while (last < params.size() && (pieces.empty() || elements + params[last].numel() <= kBucketElements)) {
+        const auto& p = params[last];
+        const auto& g = p.grad();
+        pieces.push_back(g.defined() ? (g.to(torch::kFloat) * scale).reshape(-1)
+                                     : torch::zeros({p.numel()}, p.options().dtype(torch::kFloat)));
+        elements += p.numel();
+        ++last;
       }
+      auto flat = torch::cat(pieces);
+      group.all_reduce_sum(flat);
+      std::int64_t offset = 0;
+      for (std::size_t i = first; i < last; ++i) {
+        const auto& p = params[i];
+        auto slice = flat.slice(0, offset, offset + p.numel()).view(p.sizes()).to(p.dtype());
+        offset += p.numel();
+        if (p.grad().defined()) {
+          p.mutable_grad().copy_(slice);
+        } else {
+          p.mutable_grad() = slice.clone();
+        }
+      }
+      first = last;
     }
   }
   g_sync_seconds += std::chrono::duration<double>(Clock::now() - start).count();

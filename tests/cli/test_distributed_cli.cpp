@@ -210,6 +210,26 @@ TEST_F(CliDistributed, AKilledRankStopsTheOtherNamingItAndTheRunResumesExactly) 
   EXPECT_LT(weight_difference(dir_ / "reference", dir_ / "run"), 1e-5);
 }
 
+TEST_F(CliDistributed, SigintToTheLauncherStopsEveryRankAtOneStepWithOneCheckpointAndResumes) {
+  const std::string extra = "train.epochs=12 train.checkpoint_every=1000";
+  ASSERT_EQ(cli_run(lm_args("reference", extra), dir_.path()).code, 0);
+  const pid_t launcher = cli_spawn("launch --nproc 2 -- ulmfit " + lm_args("run", extra), dir_.path());
+  ASSERT_TRUE(wait_until([&] {
+    std::error_code ec;
+    return fs::exists(dir_ / "run/metrics.jsonl", ec) && step_losses(dir_ / "run").size() >= 300;
+  })) << "the two ranks made no progress";
+  ::kill(launcher, SIGINT);
+  const auto ended = cli_wait(launcher, dir_.path());
+  EXPECT_EQ(ended.code, 130) << ended.err;
+  // Both ranks stopped at the same step, and rank 0 alone wrote the file.
+  EXPECT_THAT(ended.err, HasSubstr("checkpoint written: " + (dir_ / "run/state/checkpoint.pt").string()));
+  EXPECT_THAT(ended.err, HasSubstr("checkpoint written: rank 0's"));
+  const auto resumed = two_ranks("pretrain --resume " + (dir_ / "run").string());
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_LT(loss_difference(dir_ / "reference", dir_ / "run"), 1e-5);
+  EXPECT_LT(weight_difference(dir_ / "reference", dir_ / "run"), 1e-5);
+}
+
 TEST_F(CliDistributed, ABatchThatDoesNotDivideAmongTheRanksIsRefusedBeforeAnythingIsWritten) {
   const auto r = two_ranks(lm_args("odd", "train.batch_size=5"));
   EXPECT_EQ(r.code, 2);
