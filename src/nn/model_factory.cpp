@@ -2,6 +2,7 @@
 
 #include "ulmfit/nn/awd_lstm.h"
 #include "ulmfit/nn/ngram_bag.h"
+#include "ulmfit/nn/qrnn.h"
 #include "ulmfit/nn/transformer.h"
 #include "ulmfit/text/tokenizer.h"
 #include "ulmfit/util/error.h"
@@ -17,7 +18,7 @@ void check_architecture(const config::Config& cfg, bool language_model) {
     }
     return;
   }
-  if (m.backbone == "awd_lstm") return;
+  if (is_recurrent(m)) return;
   if (m.emb_size % m.heads != 0) {
     throw ConfigError(cfg.where("model.heads") + ": emb_size " + std::to_string(m.emb_size) +
                       " is not a multiple of " + std::to_string(m.heads) + " heads");
@@ -35,6 +36,8 @@ void check_architecture(const config::Config& cfg, bool language_model) {
 
 bool is_masked_lm(const config::ModelConfig& model) { return model.backbone == "bert"; }
 
+bool is_recurrent(const config::ModelConfig& model) { return model.backbone == "awd_lstm" || model.backbone == "qrnn"; }
+
 Backbone make_backbone(const config::ModelConfig& model, int64_t vocab_size) {
   const auto& d = model.dropout;
   if (model.backbone == "ngrams") {
@@ -51,6 +54,14 @@ Backbone make_backbone(const config::ModelConfig& model, int64_t vocab_size) {
                                              .weight_p(d.weight * d.mult)
                                              .hidden_p(d.hidden * d.mult)
                                              .pad_id(text::SpecialIds::kPad));
+  }
+  if (model.backbone == "qrnn") {
+    return std::make_shared<QrnnImpl>(QrnnOptions(vocab_size, model.emb_size, model.hidden_size, model.layers)
+                                          .embed_p(d.embed * d.mult)
+                                          .input_p(d.input * d.mult)
+                                          .weight_p(d.weight * d.mult)
+                                          .hidden_p(d.hidden * d.mult)
+                                          .pad_id(text::SpecialIds::kPad));
   }
   return std::make_shared<TransformerImpl>(TransformerOptions(vocab_size, model.emb_size, model.layers, model.heads)
                                                .max_len(model.max_len)

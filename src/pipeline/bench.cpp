@@ -64,6 +64,10 @@ double lm_matmul_params(const config::ModelConfig& m, std::int64_t vocab, int wi
       const double in = l == 0 ? m.emb_size : m.hidden_size;
       const double out = l == m.layers - 1 ? m.emb_size : m.hidden_size;
       params += 4.0 * out * (in + out);
+    } else if (m.backbone == "qrnn") {  // three gates over a window of 2 inputs (first layer) or 1
+      const double in = l == 0 ? 2.0 * m.emb_size : m.hidden_size;
+      const double out = l == m.layers - 1 ? m.emb_size : m.hidden_size;
+      params += 3.0 * out * in;
     } else {
       params += 12.0 * d * d + 2.0 * window * d;
     }
@@ -104,7 +108,7 @@ BenchResult bench(const config::Config& cfg, const util::RuntimeInfo& runtime, c
   r.libtorch = TORCH_VERSION;
   r.vocab = vocab;
   r.emb = cfg.model.emb_size;
-  const bool lstm = cfg.model.backbone == "awd_lstm";
+  const bool lstm = nn::is_recurrent(cfg.model);
   r.backbone = cfg.model.backbone;
   r.hidden = lstm ? cfg.model.hidden_size : 4 * cfg.model.emb_size;
   r.heads = lstm ? 0 : cfg.model.heads;

@@ -21,7 +21,7 @@ namespace {
 /// AWD-LSTM and the n-grams bag stay fp32: their recurrence and sums are the
 /// parts that lose precision, and their products are a small share of the time.
 torch::Dtype inference_dtype(const config::ModelConfig& model, const std::string& precision) {
-  if (model.backbone == "awd_lstm" || model.backbone == "ngrams") return torch::kFloat;
+  if (nn::is_recurrent(model) || model.backbone == "ngrams") return torch::kFloat;
   return train::precision_dtype(precision);
 }
 
@@ -36,12 +36,12 @@ torch::Dtype inference_dtype(const config::ModelConfig& model, const std::string
 /// 1,000 sorted reviews was 10-14 % slower with the bound).
 int inference_batch_size(const config::ModelConfig& model, int requested) {
   if (requested > 0) return requested;
-  return model.backbone == "awd_lstm" ? 64 : 16;
+  return nn::is_recurrent(model) ? 64 : 16;
 }
 constexpr std::size_t kMixedBatchPositions = 16 * 256;
 
 std::size_t inference_batch_positions(const config::ModelConfig& model, bool mixed_lengths) {
-  const bool transformer = model.backbone != "awd_lstm" && model.backbone != "ngrams";
+  const bool transformer = !nn::is_recurrent(model) && model.backbone != "ngrams";
   return transformer && mixed_lengths ? kMixedBatchPositions : 0;
 }
 

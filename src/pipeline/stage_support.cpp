@@ -136,7 +136,7 @@ tasks::LanguageModelingOptions lm_task_options(const config::Config& cfg, const 
   tasks::LanguageModelingOptions o;
   // AWD-LSTM's regularisers (random window lengths, AR, TAR) are its own:
   // a Transformer reads fixed windows no longer than its positions.
-  const bool lstm = cfg.model.backbone == "awd_lstm";
+  const bool lstm = nn::is_recurrent(cfg.model);
   o.train_stream = {cfg.train.batch_size, cfg.train.bptt, lstm && cfg.train.variable_bptt,
                     static_cast<std::uint64_t>(cfg.seed), true, dist::world().rank(), dist::world().size()};
   o.eval_batch_size = cfg.train.batch_size;
@@ -238,7 +238,7 @@ config::ModelConfig inherit_architecture(const config::Config& cfg, const config
   take("emb_size", model.emb_size, parent.model.emb_size);
   take("layers", model.layers, parent.model.layers);
   // Only the keys the parent's backbone reads can conflict; the others are copied.
-  if (parent.model.backbone == "awd_lstm") {
+  if (nn::is_recurrent(parent.model)) {
     take("hidden_size", model.hidden_size, parent.model.hidden_size);
     model.heads = parent.model.heads;
     model.max_len = parent.model.max_len;
@@ -271,7 +271,7 @@ StartPoint start_point(const config::Config& given, const std::string& from, con
   auto tokenizer = text::Tokenizer::load_from_run(parent.path());
   // A Transformer with a Hugging Face tokenizer came from an import (an
   // AWD-LSTM with one has a word vocabulary of its own making).
-  if (std::string(tokenizer.file_name()) == "tokenizer.json" && cfg.model.backbone != "awd_lstm") {
+  if (std::string(tokenizer.file_name()) == "tokenizer.json" && !nn::is_recurrent(cfg.model)) {
     apply_pretrained_finetune_recipe(cfg);
   }
   return {std::move(cfg), std::move(parent), std::move(tokenizer)};

@@ -186,6 +186,29 @@ TEST_F(CliPipeline, GptStylePipelineEndToEnd) { run_pipeline_with("tiny-gpt.yaml
 
 TEST_F(CliPipeline, BertStylePipelineEndToEnd) { run_pipeline_with("tiny-bert.yaml", false); }
 
+TEST_F(CliPipeline, QrnnPipelineEndToEnd) {
+  // tiny-lm.yaml's sizes with MultiFiT's quasi-recurrent layers; adapt and
+  // finetune inherit the backbone.
+  const auto lm = cli_run("pretrain --config " + cfg("tiny-lm.yaml") + " --set model.backbone=qrnn --out " + run("lm"),
+                          dir_.path());
+  ASSERT_EQ(lm.code, 0) << lm.err;
+  EXPECT_THAT(lm.err, HasSubstr("qrnn language model"));
+  const auto lm_eval = cli_run("evaluate --model " + run("lm") + " --data " + run("general-valid.txt") + " --json", dir_.path());
+  ASSERT_EQ(lm_eval.code, 0) << lm_eval.err;
+  EXPECT_LT(nlohmann::json::parse(lm_eval.out)["perplexity"].get<double>(), 40.0);  // better than uniform
+  const auto adapted = cli_run("adapt --config " + cfg("tiny-adapt.yaml") + " --from " + run("lm") + " --out " + run("adapted"), dir_.path());
+  ASSERT_EQ(adapted.code, 0) << adapted.err;
+  const auto clf = cli_run("finetune --config " + cfg("tiny-classifier.yaml") + " --from " + run("adapted") + " --out " + run("clf"), dir_.path());
+  ASSERT_EQ(clf.code, 0) << clf.err;
+  EXPECT_THAT(util::read_file(dir_ / "clf/config.yaml"), HasSubstr("backbone: \"qrnn\""));
+  const auto eval = cli_run("evaluate --model " + run("clf") + " --data " + run("labelled.csv") + " --json", dir_.path());
+  ASSERT_EQ(eval.code, 0) << eval.err;
+  EXPECT_EQ(nlohmann::json::parse(eval.out)["documents"], 40);
+  const auto gen = cli_run("generate --model " + run("adapted") + " --prompt 'the film' --max-tokens 30 --seed 3", dir_.path());
+  ASSERT_EQ(gen.code, 0) << gen.err;
+  EXPECT_EQ(gen.out.rfind("the film", 0), 0u) << gen.out;
+}
+
 TEST_F(CliPipeline, SameSeedSameLosses) {
   // Precision pinned: `auto` measures, and a busy machine could tip the two runs apart.
   const std::string args = "pretrain --config " + cfg("tiny-lm.yaml") + " --set precision=fp32 --out ";

@@ -33,7 +33,8 @@ class CliResume : public ::testing::Test {
   /// a busy machine two runs could measure their way into different precisions.
   std::string pretrain_args(const std::string& out, const std::string& extra = "") const {
     return "pretrain --config " + std::string(ULMFIT_SOURCE_DIR) + "/configs/tiny-lm.yaml --set train.epochs=12 " +
-           "train.checkpoint_every=25 train.log_every=1 precision=fp32 " + extra + " --out " + (dir_ / out).string();
+           "train.checkpoint_every=25 train.log_every=1 precision=fp32 model.backbone=" + backbone_ + " " + extra +
+           " --out " + (dir_ / out).string();
   }
 
   /// The uninterrupted run every stopped-and-resumed one must match.
@@ -114,6 +115,7 @@ class CliResume : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  std::string backbone_ = "awd_lstm";
 };
 
 TEST_F(CliResume, KillNineMidRunThenResumeMatchesAnUninterruptedRun) {
@@ -127,6 +129,18 @@ TEST_F(CliResume, KillNineMidRunThenResumeMatchesAnUninterruptedRun) {
   const auto resumed = cli_run("pretrain --resume " + (dir_ / "killed").string(), dir_.path());
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   EXPECT_THAT(resumed.err, HasSubstr("resuming at epoch"));
+  expect_same_as_reference("killed");
+}
+
+TEST_F(CliResume, AQrnnLanguageModelResumesExactlyToo) {
+  // Its carried state is each layer's c and the first layer's last input.
+  backbone_ = "qrnn";
+  run_reference();
+  const pid_t pid = start_and_wait_for_progress("killed");
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_EQ(cli_wait(pid, dir_.path()).signal, SIGKILL);
+  const auto resumed = cli_run("pretrain --resume " + (dir_ / "killed").string(), dir_.path());
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
   expect_same_as_reference("killed");
 }
 

@@ -2,6 +2,8 @@
 
 #include "../test_helpers.h"
 #include "ulmfit/nn/awd_lstm.h"
+#include "ulmfit/nn/forget_mult.h"
+#include "ulmfit/nn/qrnn.h"
 #include "ulmfit/nn/ngram_bag.h"
 #include "ulmfit/nn/heads.h"
 #include "ulmfit/nn/model_factory.h"
@@ -65,6 +67,54 @@ TEST_F(NnTest, EmbeddingDropoutDropsWholeRows) {
   EXPECT_GT(dropped, 10);
   EXPECT_LT(dropped, 40);
   EXPECT_TRUE(torch::equal(nn::embedding_dropout(w, 0.5, false), w));
+}
+
+// QRNN's fused recurrence against the plain loop of tensor operations, in
+// double precision: outputs and the gradients of z, f and c0.
+TEST_F(NnTest, FusedForgetMultMatchesThePlainLoopForwardAndBackward) {
+  for (const int64_t hidden : {5, 64, 131}) {  // under, at and over one vectorised span
+    const auto opts = torch::TensorOptions().dtype(torch::kDouble).requires_grad(true);
+    const auto z = torch::randn({3, 17, hidden}, opts), f = torch::rand({3, 17, hidden}, opts),
+               c0 = torch::randn({3, hidden}, opts);
+    const auto fused = nn::forget_mult(z, f, c0);
+    const auto plain = nn::forget_mult_reference(z, f, c0);
+    EXPECT_EQ(fused.scalar_type(), torch::kDouble);
+    EXPECT_LT((fused - plain).abs().max().item<double>(), 1e-12);
+    const auto weights = torch::randn({3, 17, hidden}, torch::kDouble);
+    const auto fused_grads = torch::autograd::grad({(fused * weights).sum()}, {z, f, c0});
+    const auto plain_grads = torch::autograd::grad({(plain * weights).sum()}, {z, f, c0});
+    for (std::size_t i = 0; i < 3; ++i) {
+      EXPECT_LT((fused_grads[i] - plain_grads[i]).abs().max().item<double>(), 1e-12) << "gradient " << i;
+    }
+  }
+  // No initial state means zeros; fp32 in, fp32 out.
+  const auto z = torch::randn({2, 4, 3}), f = torch::rand({2, 4, 3});
+  EXPECT_TRUE(torch::allclose(nn::forget_mult(z, f, {}), nn::forget_mult_reference(z, f, torch::zeros({2, 3}))));
+  // The recurrence itself, by hand for one step from c0.
+  const auto one = nn::forget_mult(torch::full({1, 1, 1}, 2.0), torch::full({1, 1, 1}, 0.25), torch::full({1, 1}, 4.0));
+  EXPECT_DOUBLE_EQ(one.item<double>(), 0.25 * 2.0 + 0.75 * 4.0);
+}
+
+TEST_F(NnTest, QrnnNeverLetsAFutureTokenChangeAnEarlierOutput) {
+  nn::QrnnImpl qrnn(nn::QrnnOptions(30, 8, 12, 3));
+  qrnn.eval();
+  const auto tokens = torch::randint(1, 30, {2, 10});
+  nn::RecurrentState fresh;
+  const auto out = qrnn.forward(tokens, fresh);
+  ASSERT_EQ(out.sizes(), (std::vector<int64_t>{2, 10, 8}));
+  for (int64_t t = 0; t < 10; ++t) {
+    auto changed = tokens.clone();
+    changed.slice(1, t) = (changed.slice(1, t) % 29) + 1;  // every token from t on is another one
+    nn::RecurrentState state;
+    const auto other = qrnn.forward(changed, state);
+    if (t > 0) EXPECT_TRUE(torch::equal(other.slice(1, 0, t), out.slice(1, 0, t))) << "position " << t;
+    EXPECT_FALSE(torch::equal(other.slice(1, t), out.slice(1, t))) << "position " << t;
+  }
+  // Carried state: two windows read one after the other equal one long read.
+  nn::RecurrentState carried;
+  const auto first = qrnn.forward(tokens.slice(1, 0, 4), carried);
+  const auto second = qrnn.forward(tokens.slice(1, 4), carried);
+  EXPECT_TRUE(torch::allclose(torch::cat({first, second}, 1), out, 1e-6, 1e-6));
 }
 
 TEST_F(NnTest, WeightDropKeepsTheRawParameterAndFeedsADroppedCopy) {

@@ -120,8 +120,8 @@ struct DropoutConfig {
   template <class V>
   void visit(V& v) {
     v.value("embed", embed, "whole embedding rows", probability_below_one());
-    v.value("input", input, "embedded input (awd_lstm: one mask per sequence)", probability_below_one());
-    v.value("weight", weight, "awd_lstm: DropConnect on hidden-to-hidden weights", probability_below_one());
+    v.value("input", input, "embedded input (awd_lstm / qrnn: one mask per sequence)", probability_below_one());
+    v.value("weight", weight, "awd_lstm: DropConnect on hidden-to-hidden weights; qrnn: on the gate weights", probability_below_one());
     v.value("hidden", hidden, "between LSTM layers; transformer / bert: on each residual branch",
             probability_below_one());
     v.value("output", output, "the encoder's output, before the LM decoder or classifier head",
@@ -132,7 +132,7 @@ struct DropoutConfig {
 };
 
 struct ModelConfig {
-  std::string backbone = "awd_lstm";  // awd_lstm | transformer | bert | ngrams
+  std::string backbone = "awd_lstm";  // awd_lstm | qrnn | transformer | bert | ngrams
   int emb_size = 400;
   int hidden_size = 1152;
   int layers = 3;
@@ -154,11 +154,11 @@ struct ModelConfig {
   template <class V>
   void visit(V& v) {
     v.value("backbone", backbone,
-            "awd_lstm | transformer | bert | ngrams (the fastText-style baseline: classifiers only)",
-            one_of({"awd_lstm", "transformer", "bert", "ngrams"}));
+            "awd_lstm | qrnn (MultiFiT's quasi-recurrent layers) | transformer | bert | ngrams (the fastText-style baseline: classifiers only)",
+            one_of({"awd_lstm", "qrnn", "transformer", "bert", "ngrams"}));
     v.value("emb_size", emb_size, "embedding width (transformer / bert: the model width)", at_least(1));
     v.value("hidden_size", hidden_size,
-            "awd_lstm: LSTM hidden width (the last layer uses emb_size); transformers use 4 x emb_size",
+            "awd_lstm / qrnn: hidden width (the last layer uses emb_size); transformers use 4 x emb_size",
             at_least(1));
     v.value("layers", layers, "stacked layers (LSTMs or Transformer blocks)", at_least(1));
     v.value("heads", heads, "transformer / bert: attention heads; emb_size must be a multiple", at_least(1));
@@ -174,7 +174,7 @@ struct ModelConfig {
             at_least(0));
     v.value("output_bias", output_bias, "language model: a trained bias on the tied decoder (false: none, as GPT-2)");
     v.value("pooling", pooling,
-            "classifier head: auto (concat for awd_lstm / transformer, first_mean for bert) | concat ([last, max, "
+            "classifier head: auto (concat for awd_lstm / qrnn / transformer, first_mean for bert) | concat ([last, max, "
             "mean], BatchNorm-ReLU head) | first_mean ([first, mean]) | hugging_face (an imported model's "
             "*ForSequenceClassification head, which export writes)",
             one_of({"auto", "concat", "first_mean", "hugging_face"}));
@@ -264,7 +264,7 @@ struct TrainConfig {
     v.value("epochs", epochs, "passes over the training data", at_least(1));
     v.value("batch_size", batch_size, "sequences per step", at_least(1));
     v.value("bptt", bptt, "tokens per window", at_least(1));
-    v.value("variable_bptt", variable_bptt, "awd_lstm: AWD-LSTM's randomised window length");
+    v.value("variable_bptt", variable_bptt, "awd_lstm / qrnn: AWD-LSTM's randomised window length");
     v.value("lr", lr, "peak learning rate of the top layer group", positive());
     v.section("optimizer", optimizer);
     v.section("schedule", schedule);
@@ -272,8 +272,8 @@ struct TrainConfig {
             "each lower layer group's LR is divided by this", at_least(1.0));
     v.value("unfreeze", unfreeze, "none | gradual", one_of({"none", "gradual"}));
     v.value("clip_grad", clip_grad, "gradient norm clip; 0 = none", at_least(0.0));
-    v.value("ar", ar, "awd_lstm: activation regularisation alpha", at_least(0.0));
-    v.value("tar", tar, "awd_lstm: temporal activation regularisation beta", at_least(0.0));
+    v.value("ar", ar, "awd_lstm / qrnn: activation regularisation alpha", at_least(0.0));
+    v.value("tar", tar, "awd_lstm / qrnn: temporal activation regularisation beta", at_least(0.0));
     v.value("max_len", max_len,
             "classifier: awd_lstm keeps the outputs of the last this many tokens (BPT3C); transformer / bert "
             "read the first this many with long_documents: chunk",

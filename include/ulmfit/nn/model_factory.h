@@ -18,6 +18,10 @@ void check_architecture(const config::Config& cfg, bool language_model);
 /// True for backbones trained with BERT's masked-LM objective.
 bool is_masked_lm(const config::ModelConfig& model);
 
+/// AWD-LSTM and QRNN: state carried between windows and BPT3C chunks, random
+/// window lengths, AR and TAR, hidden_size as the layers' width.
+bool is_recurrent(const config::ModelConfig& model);
+
 /// The Hugging Face model_type whose layout a model section has (bert,
 /// distilbert, gpt2), or "" (AWD-LSTM, say): what export writes and what
 /// model.pooling: hugging_face builds.
