@@ -203,6 +203,11 @@ TEST_F(CliDistributed, AKilledRankStopsTheOtherNamingItAndTheRunResumesExactly) 
   EXPECT_THAT(refused.err, HasSubstr("written by 2 rank(s), resumed by 1"));
   EXPECT_EQ(refused.err.find("error:"), refused.err.rfind("error:"));  // one error line
   EXPECT_EQ(util::read_file(dir_ / "run/metrics.jsonl"), before);
+  // ... unless asked for: a copy of the run finishes on one process.
+  fs::copy(dir_ / "run", dir_ / "copy", fs::copy_options::recursive);
+  const auto changed = cli_run("pretrain --resume " + (dir_ / "copy").string() + " --allow-world-size-change", dir_.path());
+  EXPECT_EQ(changed.code, 0) << changed.err;
+  EXPECT_EQ(step_losses(dir_ / "copy").size(), step_losses(dir_ / "reference").size());
 
   const auto resumed = two_ranks("pretrain --resume " + (dir_ / "run").string());
   ASSERT_EQ(resumed.code, 0) << resumed.err;

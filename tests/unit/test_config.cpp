@@ -66,7 +66,7 @@ TEST(Config, OutOfRangeValues) {
   EXPECT_THAT(error_of("model:\n  dropout:\n    input: -0.1\n"),
               HasSubstr("x.yaml:3:12: model.dropout.input: must be in [0, 1)"));
   EXPECT_THAT(error_of("model: {backbone: gru}\n"),
-              HasSubstr("model.backbone: must be one of awd_lstm | transformer | bert"));
+              HasSubstr("model.backbone: must be one of awd_lstm | qrnn | transformer | bert"));
   EXPECT_THAT(error_of("device: gpu\n"), HasSubstr("device: must be auto | cpu | cuda | cuda:N"));
   EXPECT_THAT(error_of("train: {optimizer: {betas: [0.9]}}\n"), HasSubstr("list of two numbers"));
 }
