@@ -33,38 +33,18 @@ void quiet_cudnn_weight_warning() {
 
 }  // namespace
 
-AwdLstmImpl::AwdLstmImpl(AwdLstmOptions opts) : options(std::move(opts)) {
+AwdLstmImpl::AwdLstmImpl(AwdLstmOptions opts) : RecurrentEncoderImpl(std::move(opts), "AwdLstm") {
   quiet_cudnn_weight_warning();
-  TORCH_CHECK(options.vocab_size() > 0 && options.emb_size() > 0 && options.hidden_size() > 0,
-              "AwdLstm: sizes must be positive");
-  TORCH_CHECK(options.layers() >= 1, "AwdLstm: at least one layer");
-  embedding = register_module(
-      "embedding", torch::nn::Embedding(torch::nn::EmbeddingOptions(options.vocab_size(), options.emb_size())
-                                            .padding_idx(options.pad_id())));
-  {
-    torch::NoGradGuard no_grad;
-    embedding->weight.uniform_(-0.1, 0.1);
-    embedding->weight[options.pad_id()].zero_();
-  }
-  input_dropout = register_module("input_dropout", RNNDropout(options.input_p()));
   for (int64_t l = 0; l < options.layers(); ++l) {
-    const int64_t in = l == 0 ? options.emb_size() : options.hidden_size();
-    const int64_t out = l + 1 == options.layers() ? options.emb_size() : options.hidden_size();
-    lstms.push_back(register_module("lstm" + std::to_string(l),
-                                    WeightDropLstm(WeightDropLstmOptions(in, out).weight_p(options.weight_p()))));
-    if (l + 1 < options.layers()) {
-      hidden_dropouts.push_back(
-          register_module("hidden_dropout" + std::to_string(l), RNNDropout(options.hidden_p())));
-    }
+    lstms.push_back(register_module(
+        "lstm" + std::to_string(l),
+        WeightDropLstm(WeightDropLstmOptions(layer_input(l), layer_output(l)).weight_p(options.weight_p()))));
   }
 }
 
 torch::Tensor AwdLstmImpl::forward(const torch::Tensor& tokens, RecurrentState& state) {
-  TORCH_CHECK(tokens.dim() == 2, "AwdLstm expects tokens [batch, time]");
+  auto x = embed(tokens);
   const int64_t batch = tokens.size(0);
-  const auto weight = embedding_dropout(embedding->weight, options.embed_p(), is_training());
-  auto x = torch::embedding(weight, tokens, options.pad_id());
-  x = input_dropout->forward(x);
   if (state.empty() || state.tensors[0].size(1) != batch) {
     state.tensors.clear();
     for (const auto& lstm : lstms) {
@@ -78,7 +58,7 @@ torch::Tensor AwdLstmImpl::forward(const torch::Tensor& tokens, RecurrentState& 
                                          state.tensors[2 * l + 1].to(x.dtype()));
     state.tensors[2 * l] = h;
     state.tensors[2 * l + 1] = c;
-    x = l < hidden_dropouts.size() ? hidden_dropouts[l]->forward(out) : out;
+    x = between_layers(l, out);
   }
   return x;
 }

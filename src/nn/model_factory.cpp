@@ -47,21 +47,15 @@ Backbone make_backbone(const config::ModelConfig& model, int64_t vocab_size) {
                                               .tfidf(model.ngram_weighting == "tfidf")
                                               .pad_id(text::SpecialIds::kPad));
   }
-  if (model.backbone == "awd_lstm") {
-    return std::make_shared<AwdLstmImpl>(AwdLstmOptions(vocab_size, model.emb_size, model.hidden_size, model.layers)
-                                             .embed_p(d.embed * d.mult)
-                                             .input_p(d.input * d.mult)
-                                             .weight_p(d.weight * d.mult)
-                                             .hidden_p(d.hidden * d.mult)
-                                             .pad_id(text::SpecialIds::kPad));
-  }
-  if (model.backbone == "qrnn") {
-    return std::make_shared<QrnnImpl>(QrnnOptions(vocab_size, model.emb_size, model.hidden_size, model.layers)
-                                          .embed_p(d.embed * d.mult)
-                                          .input_p(d.input * d.mult)
-                                          .weight_p(d.weight * d.mult)
-                                          .hidden_p(d.hidden * d.mult)
-                                          .pad_id(text::SpecialIds::kPad));
+  if (is_recurrent(model)) {
+    const auto options = RecurrentOptions(vocab_size, model.emb_size, model.hidden_size, model.layers)
+                             .embed_p(d.embed * d.mult)
+                             .input_p(d.input * d.mult)
+                             .weight_p(d.weight * d.mult)
+                             .hidden_p(d.hidden * d.mult)
+                             .pad_id(text::SpecialIds::kPad);
+    if (model.backbone == "qrnn") return std::make_shared<QrnnImpl>(options);
+    return std::make_shared<AwdLstmImpl>(options);
   }
   return std::make_shared<TransformerImpl>(TransformerOptions(vocab_size, model.emb_size, model.layers, model.heads)
                                                .max_len(model.max_len)

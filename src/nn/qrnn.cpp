@@ -35,38 +35,19 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> QrnnLayerImpl::forward(c
   return {out, c.select(1, c.size(1) - 1).unsqueeze(0), x.narrow(1, x.size(1) - 1, 1).transpose(0, 1)};
 }
 
-QrnnImpl::QrnnImpl(QrnnOptions opts) : options(std::move(opts)) {
-  TORCH_CHECK(options.vocab_size() > 0 && options.emb_size() > 0 && options.hidden_size() > 0,
-              "Qrnn: sizes must be positive");
-  TORCH_CHECK(options.layers() >= 1, "Qrnn: at least one layer");
-  embedding = register_module(
-      "embedding", torch::nn::Embedding(torch::nn::EmbeddingOptions(options.vocab_size(), options.emb_size())
-                                            .padding_idx(options.pad_id())));
-  {
-    torch::NoGradGuard no_grad;
-    embedding->weight.uniform_(-0.1, 0.1);
-    embedding->weight[options.pad_id()].zero_();
-  }
-  input_dropout = register_module("input_dropout", RNNDropout(options.input_p()));
+QrnnImpl::QrnnImpl(QrnnOptions opts) : RecurrentEncoderImpl(std::move(opts), "Qrnn") {
   for (int64_t l = 0; l < options.layers(); ++l) {
-    const int64_t in = l == 0 ? options.emb_size() : options.hidden_size();
-    const int64_t out = l + 1 == options.layers() ? options.emb_size() : options.hidden_size();
     // MultiFiT: a window of two tokens on the first layer, one above it.
-    qrnns.push_back(register_module(
-        "qrnn" + std::to_string(l),
-        QrnnLayer(QrnnLayerOptions(in, out).window(l == 0 ? 2 : 1).weight_p(options.weight_p()))));
-    if (l + 1 < options.layers()) {
-      hidden_dropouts.push_back(register_module("hidden_dropout" + std::to_string(l), RNNDropout(options.hidden_p())));
-    }
+    qrnns.push_back(register_module("qrnn" + std::to_string(l),
+                                    QrnnLayer(QrnnLayerOptions(layer_input(l), layer_output(l))
+                                                  .window(l == 0 ? 2 : 1)
+                                                  .weight_p(options.weight_p()))));
   }
 }
 
 torch::Tensor QrnnImpl::forward(const torch::Tensor& tokens, RecurrentState& state) {
-  TORCH_CHECK(tokens.dim() == 2, "Qrnn expects tokens [batch, time]");
+  auto x = embed(tokens);
   const int64_t batch = tokens.size(0);
-  const auto weight = embedding_dropout(embedding->weight, options.embed_p(), is_training());
-  auto x = torch::embedding(weight, tokens, options.pad_id());
-  x = input_dropout->forward(x);
   // The state: each layer's last c, then the first layer's last input (its
   // window reaches one step back), all [1, batch, width] like an LSTM's.
   if (state.empty() || state.tensors[0].size(1) != batch) {
@@ -81,7 +62,7 @@ torch::Tensor QrnnImpl::forward(const torch::Tensor& tokens, RecurrentState& sta
     auto [out, c, input] = qrnns[l]->forward(x, state.tensors[l], l == 0 ? state.tensors[last_input] : torch::Tensor());
     state.tensors[l] = c;
     if (l == 0) state.tensors[last_input] = input.to(torch::kFloat);
-    x = l < hidden_dropouts.size() ? hidden_dropouts[l]->forward(out) : out;
+    x = between_layers(l, out);
   }
   return x;
 }

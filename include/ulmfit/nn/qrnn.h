@@ -13,8 +13,7 @@
 ///   auto enc = std::make_shared<QrnnImpl>(QrnnOptions(16000, 400, 1552, 4));
 ///   RecurrentState state;                     // c per layer, and the first layer's last input
 ///   auto out = enc->forward(tokens, state);   // [batch, time, 400]
-#include "ulmfit/nn/backbone.h"
-#include "ulmfit/nn/dropout.h"
+#include "ulmfit/nn/recurrent_encoder.h"
 
 namespace ulmfit::nn {
 
@@ -40,35 +39,16 @@ class QrnnLayerImpl : public torch::nn::Cloneable<QrnnLayerImpl> {
 };
 TORCH_MODULE(QrnnLayer);
 
-struct QrnnOptions {
-  QrnnOptions(int64_t vocab_size, int64_t emb_size, int64_t hidden_size, int64_t layers)
-      : vocab_size_(vocab_size), emb_size_(emb_size), hidden_size_(hidden_size), layers_(layers) {}
-  TORCH_ARG(int64_t, vocab_size);
-  TORCH_ARG(int64_t, emb_size);
-  TORCH_ARG(int64_t, hidden_size);
-  TORCH_ARG(int64_t, layers);
-  TORCH_ARG(double, embed_p) = 0.02;
-  TORCH_ARG(double, input_p) = 0.25;
-  TORCH_ARG(double, weight_p) = 0.2;
-  TORCH_ARG(double, hidden_p) = 0.15;
-  TORCH_ARG(int64_t, pad_id) = 0;
-};
+using QrnnOptions = RecurrentOptions;
 
-class QrnnImpl : public BackboneImpl {
+class QrnnImpl : public RecurrentEncoderImpl {
  public:
   explicit QrnnImpl(QrnnOptions options);
 
   torch::Tensor forward(const torch::Tensor& tokens, RecurrentState& state) override;
-  torch::Tensor embedding_weight() override { return embedding->weight; }
-  int64_t output_size() const override { return options.emb_size(); }
-  ParameterGroup embedding_group() override { return {embedding->weight}; }
   std::vector<ParameterGroup> block_groups() override;
 
-  QrnnOptions options;
-  torch::nn::Embedding embedding{nullptr};
-  RNNDropout input_dropout{nullptr};
   std::vector<QrnnLayer> qrnns;
-  std::vector<RNNDropout> hidden_dropouts;
 };
 
 }  // namespace ulmfit::nn
