@@ -105,22 +105,25 @@ class C10dGroup final : public Group {
   }
 
   void all_reduce_sum(torch::Tensor& tensor) override {
-    std::vector<torch::Tensor> tensors{tensor};
+    std::vector<torch::Tensor> tensors{staged(tensor)};
     run("an all-reduce", [&] { backend_->allreduce(tensors)->wait(); });
+    unstage(tensors[0], tensor);
   }
 
   void broadcast(torch::Tensor& tensor, int root) override {
-    std::vector<torch::Tensor> tensors{tensor};
+    std::vector<torch::Tensor> tensors{staged(tensor)};
     c10d::BroadcastOptions options;
     options.rootRank = root;
     run("a broadcast", [&] { backend_->broadcast(tensors, options)->wait(); });
+    unstage(tensors[0], tensor);
   }
 
   std::vector<torch::Tensor> all_gather(const torch::Tensor& tensor) override {
+    std::vector<torch::Tensor> in{staged(tensor).contiguous()};
     std::vector<std::vector<torch::Tensor>> out(1);
-    for (int r = 0; r < size(); ++r) out[0].push_back(torch::empty_like(tensor));
-    std::vector<torch::Tensor> in{tensor.contiguous()};
+    for (int r = 0; r < size(); ++r) out[0].push_back(torch::empty_like(in[0]));
     run("an all-gather", [&] { backend_->allgather(out, in)->wait(); });
+    for (auto& t : out[0]) t = t.to(tensor.device());
     return out[0];
   }
 
@@ -149,6 +152,15 @@ class C10dGroup final : public Group {
 
  private:
   static std::vector<std::uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }
+
+  /// NCCL moves only CUDA tensors: a CPU one (a step's totals, a generator's
+  /// state) travels through the rank's GPU. Gloo takes either as it is.
+  torch::Tensor staged(const torch::Tensor& tensor) const {
+    return device_.is_cuda() && tensor.is_cpu() ? tensor.to(device_) : tensor;
+  }
+  static void unstage(const torch::Tensor& moved, torch::Tensor& tensor) {
+    if (!moved.is_same(tensor)) tensor.copy_(moved);
+  }
   static std::string first_line(const std::exception& e) {
     std::string text = e.what();
     const auto nl = text.find('\n');
