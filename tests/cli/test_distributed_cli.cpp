@@ -235,6 +235,16 @@ TEST_F(CliDistributed, SigintToTheLauncherStopsEveryRankAtOneStepWithOneCheckpoi
   EXPECT_LT(weight_difference(dir_ / "reference", dir_ / "run"), 1e-5);
 }
 
+TEST_F(CliDistributed, AnIncompleteOrWrongLaunchEnvironmentIsExitTwoNamingTheVariable) {
+  const auto no_addr = cli_run(lm_args("x"), dir_.path(), "", "-u MASTER_ADDR WORLD_SIZE=2 RANK=0 MASTER_PORT=29500");
+  EXPECT_EQ(no_addr.code, 2);
+  EXPECT_THAT(no_addr.err, HasSubstr("MASTER_ADDR: not set, but WORLD_SIZE is 2"));
+  const auto bad_rank = cli_run(lm_args("x"), dir_.path(), "", "WORLD_SIZE=2 RANK=5 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500");
+  EXPECT_EQ(bad_rank.code, 2);
+  EXPECT_THAT(bad_rank.err, HasSubstr("RANK: '5' is not an integer in [0, 1]"));
+  EXPECT_FALSE(fs::exists(dir_ / "x"));
+}
+
 TEST_F(CliDistributed, ABatchThatDoesNotDivideAmongTheRanksIsRefusedBeforeAnythingIsWritten) {
   const auto r = two_ranks(lm_args("odd", "train.batch_size=5"));
   EXPECT_EQ(r.code, 2);
