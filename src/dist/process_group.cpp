@@ -42,6 +42,19 @@ int env_int(const char* name, int min_value, int max_value) {
   return static_cast<int>(value);
 }
 
+/// Seconds a collective may wait for the other ranks before it fails:
+/// $ULMFIT_DIST_TIMEOUT, else 600 (long enough for rank 0 to write a checkpoint).
+std::chrono::milliseconds collective_timeout() {
+  const char* text = std::getenv("ULMFIT_DIST_TIMEOUT");
+  if (text == nullptr || *text == '\0') return std::chrono::seconds(600);
+  char* end = nullptr;
+  const double seconds = std::strtod(text, &end);
+  if (*end != '\0' || !(seconds > 0)) {
+    throw UsageError(std::string("ULMFIT_DIST_TIMEOUT: '") + text + "' is not a positive number of seconds");
+  }
+  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+}
+
 class SingleProcess final : public Group {
  public:
   int rank() const override { return 0; }
@@ -267,17 +280,6 @@ std::optional<Launch> launch_from_environment() {
   return launch;
 }
 
-std::chrono::milliseconds collective_timeout() {
-  const char* text = std::getenv("ULMFIT_DIST_TIMEOUT");
-  if (text == nullptr || *text == '\0') return std::chrono::seconds(600);
-  char* end = nullptr;
-  const double seconds = std::strtod(text, &end);
-  if (*end != '\0' || !(seconds > 0)) {
-    throw UsageError(std::string("ULMFIT_DIST_TIMEOUT: '") + text + "' is not a positive number of seconds");
-  }
-  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
-}
-
 std::string Group::broadcast_string(const std::string& text, int root) {
   if (!distributed()) return text;
   auto length = torch::tensor({static_cast<std::int64_t>(text.size())}, torch::kInt64);
@@ -324,17 +326,18 @@ torch::Tensor differentiable_all_reduce_sum(const torch::Tensor& tensor) {
 }
 
 StepTotals average_gradients(const std::vector<torch::Tensor>& params, double weight, double loss, double items,
-                             bool finite) {
+                             bool finite, bool interrupt) {
   Group& group = world();
-  if (!group.distributed()) return {loss, items, finite};
+  if (!group.distributed()) return {loss, items, finite, interrupt};
   const auto start = Clock::now();
   // The step's figures first (in double: token counts and loss sums), so each
   // rank knows the global weight before scaling its gradients.
-  auto totals = torch::tensor({finite ? weight : 0.0, finite ? weight * loss : 0.0, items, finite ? 0.0 : 1.0},
+  auto totals = torch::tensor({finite ? weight : 0.0, finite ? weight * loss : 0.0, items, finite ? 0.0 : 1.0,
+                               interrupt ? 1.0 : 0.0},
                               torch::kFloat64);
   group.all_reduce_sum(totals);
   const auto t = totals.accessor<double, 1>();
-  StepTotals out{t[0] > 0 ? t[1] / t[0] : 0.0, t[2], t[3] == 0};
+  StepTotals out{t[0] > 0 ? t[1] / t[0] : 0.0, t[2], t[3] == 0, t[4] > 0};
   if (out.finite && !params.empty()) {
     // Buckets of about kBucketBytes: few collectives, and no copy of a whole
     // large model's gradients at once.

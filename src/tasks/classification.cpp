@@ -69,8 +69,7 @@ train::Metrics ClassificationTask::evaluate() {
     for (std::size_t i = static_cast<std::size_t>(group.rank()); i < valid_->size(); i += static_cast<std::size_t>(group.size())) {
       mine.push_back(i);
     }
-    const auto classes = model_->head->linears.back()->options.out_features();
-    probs = torch::zeros({static_cast<std::int64_t>(valid_->size()), classes});
+    probs = torch::zeros({static_cast<std::int64_t>(valid_->size()), model_->options.classes()});
     if (!mine.empty()) {
       const auto part = predict_probabilities(*model_, valid_->subset(mine), options_.eval_batch_size, options_.bptt,
                                               options_.device);

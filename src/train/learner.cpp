@@ -194,7 +194,9 @@ bool Learner::train_batch(const Schedule& schedule, double peak_lr) {
   const auto params = trainable(groups_);
   // With several ranks: every rank's gradients averaged into each, and the
   // step's figures for the whole global batch. One process: unchanged.
-  const auto totals = dist::average_gradients(params, step.weight, step.loss_value, step.items, loss_finite);
+  const auto totals = dist::average_gradients(params, step.weight, step.loss_value, step.items, loss_finite,
+                                              util::interrupt_requested());
+  stop_after_step_ = totals.interrupt;
   if (!loss_finite) {
     fault = "the loss became " + std::to_string(step.loss_value);
   } else if (!totals.finite) {
@@ -381,7 +383,7 @@ FitSummary Learner::fit() {
         stopped_mid_epoch = true;
         break;
       }
-      if (dist::any_rank(util::interrupt_requested())) stop_for_interrupt();
+      if (stop_after_step_) stop_for_interrupt();
       if (options_.checkpoint_every > 0 && pos_.global_step % options_.checkpoint_every == 0 &&
           pos_.step_in_epoch < steps) {
         pos_.seconds = elapsed();

@@ -61,10 +61,10 @@ void write_rank_state(torch::serialize::OutputArchive& archive, const RankState&
   torch::serialize::OutputArchive carried_archive;
   carried_archive.write("count", c10::IValue(static_cast<std::int64_t>(state.carried.size())));
   for (std::size_t i = 0; i < state.carried.size(); ++i) {
-    carried_archive.write("t" + std::to_string(i), state.carried[i].to(torch::kCPU), /*is_buffer=*/true);
+    carried_archive.write("t" + std::to_string(i), state.carried[i], /*is_buffer=*/true);
   }
   archive.write("carried", carried_archive);
-  archive.write("rng", state.rng.to(torch::kCPU), /*is_buffer=*/true);
+  archive.write("rng", state.rng, /*is_buffer=*/true);
 }
 
 RankState read_rank_state(torch::serialize::InputArchive& archive) {

@@ -34,10 +34,6 @@ struct Launch {
 /// UsageError (exit 2) naming the variable when one is missing or malformed.
 std::optional<Launch> launch_from_environment();
 
-/// Seconds a collective may wait for the other ranks before it fails:
-/// $ULMFIT_DIST_TIMEOUT, else 600 (long enough for rank 0 to write a checkpoint).
-std::chrono::milliseconds collective_timeout();
-
 class Group {
  public:
   virtual ~Group() = default;
@@ -87,14 +83,16 @@ struct StepTotals {
   double loss = 0;      // the weighted mean of every rank's loss
   double items = 0;     // tokens or documents, all ranks together
   bool finite = true;   // every rank's loss was finite
+  bool interrupt = false;  // some rank received SIGINT / SIGTERM: all stop after this step
 };
 /// Averages the gradients of `params` across ranks, each rank's weighted by
 /// `weight` (the targets or documents its loss is a mean over), so the result
 /// is the gradient of the loss over the whole global batch. A parameter
-/// without a gradient counts as zeros. One process: returns its own figures
+/// without a gradient counts as zeros. The step's figures and `interrupt`
+/// ride along in the same collective. One process: returns its own figures
 /// and leaves the gradients alone.
 StepTotals average_gradients(const std::vector<torch::Tensor>& params, double weight, double loss, double items,
-                             bool finite);
+                             bool finite, bool interrupt);
 
 /// Whether `flag` holds on any rank (a signal reached one of them, say), so
 /// that all ranks stop at the same step.

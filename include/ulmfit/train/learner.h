@@ -115,6 +115,7 @@ class Learner {
   std::vector<torch::Tensor> restored_carried_;  // applied once the epoch is positioned
   std::string last_checkpoint_;                 // for messages: where and when
   int consecutive_skips_ = 0;
+  bool stop_after_step_ = false;  // a signal reached this rank or another one during the last step
   double last_loss_ = 0, last_items_ = 0;  // of the last applied batch
 };
 
