@@ -130,9 +130,16 @@ TEST(Markers, ATokenizerTrainedWithThemKeepsThemAsPiecesAndDecodesBack) {
   // Digits and "!" in the text, so repeat counts are not unknown characters.
   for (int i = 0; i < 20; ++i) docs.push_back("the film got " + std::to_string(1234567890 + i) + " stars!");
   const auto tok = Tokenizer::train(cfg, docs, 2);
+  // A marker word is one piece with its word-start mark, not a lone mark and
+  // then the marker (two tokens for every capitalised word); inside a word
+  // ("sxxrep 5 o") it is one piece without the mark.
+  const std::string mark = "\u2581";
   const auto pieces = tok.encode_pieces("The film was GREAT");
-  EXPECT_NE(std::find(pieces.begin(), pieces.end(), "xxmaj"), pieces.end());
-  EXPECT_NE(std::find(pieces.begin(), pieces.end(), "xxup"), pieces.end());
+  ASSERT_GE(pieces.size(), 4u);
+  EXPECT_EQ(pieces[0], mark + "xxmaj");
+  EXPECT_NE(std::find(pieces.begin(), pieces.end(), mark + "xxup"), pieces.end());
+  const auto repeated = tok.encode_pieces("sooooo");
+  EXPECT_NE(std::find(repeated.begin(), repeated.end(), "xxrep"), repeated.end());
   for (const std::string s : {"The film was GREAT.", "loved loved loved the music!!!!", "A scene."}) {
     EXPECT_EQ(tok.decode(tok.encode(s)), s);
   }
