@@ -20,19 +20,10 @@
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 runs=$(mkdir -p "${RUNS:-runs/fastai-comparison}" && cd "${RUNS:-runs/fastai-comparison}" && pwd)
-cache=${ULMFIT_CACHE:-$HOME/.cache/ulmfit}
-venv=$cache/venv-fastai
-req=$root/bench/fastai/requirements.txt
-if ! cmp -s "$venv/.requirements.txt" "$req" || ! "$venv/bin/python" -c 'import fastai' 2>/dev/null; then
-  torch_prefix=$(scripts/setup)  # .../site-packages/torch/share/cmake
-  [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
-  site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-  # torch from the product's venv, not a second copy.
-  (cd "$torch_prefix/../../.." && pwd) >"$site/ulmfit-torch.pth"
-  echo "fastai_comparison: installing fastai into $venv" >&2
-  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$req"
-  cp "$req" "$venv/.requirements.txt"
-fi
+venv=${ULMFIT_CACHE:-$HOME/.cache/ulmfit}/venv-fastai
+# shellcheck source=../scripts/lib/side_venv.sh
+source "$root/scripts/lib/side_venv.sh"
+side_venv "$venv" "$root/bench/fastai/requirements.txt" fastai --no-deps
 python=$venv/bin/python
 seed=${SEED:-42}
 
