@@ -11,9 +11,8 @@ where that comes from. Run with the fastai venv's python, one thread.
         numbers them (its vocabulary, by frequency), spm-{train,valid}.ids
         numbered by the SentencePiece model. The same tokens either way.
   fit   --ids PREFIX --vocab N --seed S
-        fastai's own Learner (language_model_learner, fit_one_cycle(1, 1e-2),
-        the recipe of ulmfit_fastai.py) on PREFIX{train,valid}.ids; prints the
-        validation loss per token.
+        fastai's own Learner (ulmfit_fastai.py's LM, fit_one_cycle(1, 1e-2))
+        on PREFIX{train,valid}.ids; prints the validation loss per token.
   trace --ids FILE --seed S [--vocab N] [--clip C] [--beta2 B] [--eps E] [--skip K]
         The same step in plain PyTorch (no fastai), printing for every
         step the loss, the gradient norm and the update norm of each LSTM
@@ -37,16 +36,12 @@ def read_ids(path):
 
 
 def dump(args):
-    import pandas as pd
     from fastai.text.all import SentencePieceTokenizer, TextDataLoaders
-    data, out = pathlib.Path(args.data), pathlib.Path(args.out)
+    from ulmfit_fastai import lm_frame
+    out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    lines = {name: [t.rstrip("\n") for t in open(data / f"lm_{name}.txt", encoding="utf-8") if t.strip()]
-             for name in ("train", "valid")}
-    df = pd.DataFrame({"text": lines["train"] + lines["valid"],
-                       "is_valid": [False] * len(lines["train"]) + [True] * len(lines["valid"])})
     tok = SentencePieceTokenizer(sp_model=args.spm)
-    dls = TextDataLoaders.from_df(df, path=out, text_col="text", is_lm=True, valid_col="is_valid", tok_tfm=tok,
+    dls = TextDataLoaders.from_df(lm_frame(pathlib.Path(args.data)), path=out, text_col="text", is_lm=True, valid_col="is_valid", tok_tfm=tok,
                                   bs=BATCH, seq_len=BPTT, n_workers=1)
     pieces = tok.tok  # the SentencePiece processor behind fastai's tokenizer
     for name, ds in (("train", dls.train_ds), ("valid", dls.valid_ds)):
@@ -59,17 +54,16 @@ def dump(args):
 
 
 def fit(args):
-    from fastai.text.all import (AWD_LSTM, DataLoaders, LMDataLoader, ProgressCallback, awd_lstm_lm_config, defaults,
-                                 language_model_learner, set_seed)
+    from fastai.text.all import DataLoaders, LMDataLoader, set_seed
+    from ulmfit_fastai import lm_learner, quiet_progress
     torch.set_num_threads(1)
     set_seed(args.seed)
-    defaults.callbacks = [cb for cb in defaults.callbacks if cb is not ProgressCallback]
+    quiet_progress()
     train, valid = ([torch.tensor(d) for d in read_ids(f"{args.ids}{name}.ids")] for name in ("train", "valid"))
     dls = DataLoaders(LMDataLoader(train, bs=BATCH, seq_len=BPTT, shuffle=True),
                       LMDataLoader(valid, bs=BATCH, seq_len=BPTT))
     dls.vocab = [str(i) for i in range(args.vocab)]
-    config = dict(awd_lstm_lm_config, emb_sz=EMB, n_hid=HIDDEN, n_layers=3, pad_token=1)
-    lm = language_model_learner(dls, AWD_LSTM, config=config, drop_mult=DROP_MULT, pretrained=False, metrics=[])
+    lm = lm_learner(dls)
     lm.fit_one_cycle(1, 1e-2)
     print(f"seed {args.seed}: validation loss per token {float(lm.recorder.values[-1][1]):.4f}")
 

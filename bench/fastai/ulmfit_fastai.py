@@ -57,6 +57,24 @@ def lines(path):
     return [line.rstrip("\n") for line in open(path, encoding="utf-8") if line.strip()]
 
 
+def quiet_progress():
+    """Progress bars off (a log, not a terminal); the recorder still prints each epoch."""
+    defaults.callbacks = [cb for cb in defaults.callbacks if cb is not ProgressCallback]
+
+
+def lm_frame(data):
+    """The LM's reviews of make_data.py's folder `data`, training then validation."""
+    train, valid = lines(data / "lm_train.txt"), lines(data / "lm_valid.txt")
+    return pd.DataFrame({"text": train + valid, "is_valid": [False] * len(train) + [True] * len(valid)})
+
+
+def lm_learner(dls, **kwargs):
+    """The LM of the comparison: AWD-LSTM 128 / 384 / 3, fastai's LM dropouts
+    x 0.3, nothing pretrained."""
+    config = dict(awd_lstm_lm_config, emb_sz=128, n_hid=384, n_layers=3)
+    return language_model_learner(dls, AWD_LSTM, config=config, drop_mult=0.3, pretrained=False, metrics=[], **kwargs)
+
+
 def valid_nll(learn):
     """The LM's summed cross-entropy and token count over the validation
     stream, state carried across batches as in training."""
@@ -82,8 +100,7 @@ def main():
     data, work = pathlib.Path(args.data), pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
-    # Progress bars off (a log, not a terminal); the recorder still prints each epoch.
-    defaults.callbacks = [cb for cb in defaults.callbacks if cb is not ProgressCallback]
+    quiet_progress()
     set_seed(args.seed)
 
     # The language model: 8k unigram SentencePiece with fastai's default
@@ -91,17 +108,14 @@ def main():
     # one-cycle at 1e-2 (fastai's defaults otherwise: Adam with the text
     # learners' moms 0.8-0.7-0.8 and 0.99, true weight decay 0.01 except on
     # biases, no gradient clipping).
-    train, valid = lines(data / "lm_train.txt"), lines(data / "lm_valid.txt")
-    df = pd.DataFrame({"text": train + valid, "is_valid": [False] * len(train) + [True] * len(valid)})
+    df = lm_frame(data)
     start = time.perf_counter()
     tok = SentencePieceTokenizer(vocab_sz=8000, model_type="unigram", cache_dir=work / "spm")
     dls_lm = TextDataLoaders.from_df(df, path=work, text_col="text", is_lm=True, valid_col="is_valid",
                                      tok_tfm=tok, bs=32, seq_len=70, n_workers=1)
     tokenize_s = time.perf_counter() - start
-    config = dict(awd_lstm_lm_config, emb_sz=128, n_hid=384, n_layers=3)
     timer = TrainTimer()
-    lm = language_model_learner(dls_lm, AWD_LSTM, config=config, drop_mult=0.3, pretrained=False, metrics=[],
-                                cbs=[timer])
+    lm = lm_learner(dls_lm, cbs=[timer])
     lm.fit_one_cycle(1, 1e-2)
     lm_nll, lm_tokens = valid_nll(lm)
     # The training loss every step (fastai's smoothed one), beside ulmfit's metrics.jsonl.
