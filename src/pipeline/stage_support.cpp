@@ -129,6 +129,8 @@ train::FitOptions fit_options(const config::Config& cfg, const util::RuntimeInfo
   o.eval_every = cfg.train.eval_every;
   o.checkpoint_every = cfg.train.checkpoint_every;
   o.skip_nonfinite = cfg.train.on_nonfinite == "skip";
+  o.spike_threshold = cfg.train.spike_rollback;
+  o.spike_lr_backoff = cfg.train.spike_lr_backoff;
   return o;
 }
 

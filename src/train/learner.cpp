@@ -66,6 +66,12 @@ bool improves(double value, double best, bool higher_is_better) {
   return higher_is_better ? value > best : value < best;
 }
 
+std::vector<torch::Tensor> all_parameters(const std::vector<nn::ParameterGroup>& groups) {
+  std::vector<torch::Tensor> out;
+  for (const auto& g : groups) out.insert(out.end(), g.begin(), g.end());
+  return out;
+}
+
 std::vector<torch::Tensor> trainable(const std::vector<nn::ParameterGroup>& groups) {
   std::vector<torch::Tensor> out;
   for (const auto& g : groups) {
@@ -90,7 +96,11 @@ std::vector<int> freeze_plan_from(const config::TrainConfig& train, std::size_t 
 }
 
 Learner::Learner(Task& task, FitOptions options, FitCallbacks callbacks)
-    : task_(task), options_(std::move(options)), callbacks_(std::move(callbacks)), groups_(task.layer_groups()) {
+    : task_(task),
+      options_(std::move(options)),
+      callbacks_(std::move(callbacks)),
+      groups_(task.layer_groups()),
+      spikes_(options_.spike_threshold, options_.spike_interval) {
   optimizer_ = make_optimizer(groups_, options_.optimizer);
 }
 
@@ -228,8 +238,14 @@ bool Learner::train_batch(const Schedule& schedule, double peak_lr) {
     return false;
   }
   consecutive_skips_ = 0;
-  set_lrs(peak_lr, factor * step.lr_scale, schedule.beta1(pos_.stage_step, options_.optimizer.betas.at(0)));
+  if (spikes_.is_spike(totals.loss)) {
+    roll_back_spike(totals.loss, peak_lr * factor * pos_.spike_lr_scale);
+    return false;
+  }
+  set_lrs(peak_lr, factor * step.lr_scale * pos_.spike_lr_scale,
+          schedule.beta1(pos_.stage_step, options_.optimizer.betas.at(0)));
   optimizer_->step();
+  spikes_.after_step(totals.loss, all_parameters(groups_), *optimizer_);
   pos_.epoch_loss += totals.loss;
   pos_.epoch_items += totals.items;
   ++pos_.epoch_batches;
@@ -264,6 +280,7 @@ bool Learner::evaluate_and_keep_best(ProgressLine* progress, const std::string& 
     }
     for (const auto& [k, v] : metrics) line[k] = v;
     if (pos_.skipped_batches > 0) line["skipped_batches"] = pos_.skipped_batches;
+    if (pos_.rollbacks > 0) line["rollbacks"] = pos_.rollbacks;
     callbacks_.metrics(line.dump());
   }
   const auto it = metrics.find(monitor);
@@ -295,6 +312,25 @@ bool Learner::evaluate_and_keep_best(ProgressLine* progress, const std::string& 
     return true;
   }
   return false;
+}
+
+void Learner::roll_back_spike(double loss, double lr) {
+  optimizer_->zero_grad();
+  const double mean = spikes_.running_mean();
+  const auto undone = spikes_.roll_back(all_parameters(groups_), *optimizer_);
+  task_.restore_carried_state({});  // the hidden state came from the weights being undone
+  // The first spike of a stage may be the draw's bad luck: PaLM's remedy,
+  // going back and skipping the batches, is enough. A second one says the
+  // LR is too high for these weights.
+  if (spikes_.rollbacks() > 1) pos_.spike_lr_scale *= options_.spike_lr_backoff;
+  ++pos_.rollbacks;
+  std::ostringstream what;
+  what.precision(4);
+  what << options_.stage << ": loss spike at epoch " << pos_.epoch + 1 << " step " << pos_.step_in_epoch + 1 << " (loss "
+       << loss << ", running mean " << mean << ", lr " << lr << "): back " << undone << " steps to the guard's snapshot, on with the next batches at "
+       << pos_.spike_lr_scale << " x the schedule's LR (rollback " << spikes_.rollbacks() << " of at most "
+       << SpikeGuard::kMaxRollbacks << " this stage)";
+  log::warn(what.str());
 }
 
 FitSummary Learner::fit() {
@@ -331,6 +367,8 @@ FitSummary Learner::fit() {
     if (pos_.stage_steps == 0) {
       pos_.stage_steps = static_cast<std::int64_t>(task_.num_batches()) * (span.end_epoch - span.first_epoch);
       pos_.stage_step = 0;
+      pos_.spike_lr_scale = 1;
+      spikes_.start_stage();
       const int n = static_cast<int>(groups_.size());
       const std::string which = span.trainable == 0 || span.trainable >= n
                                     ? "all " + std::to_string(n) + " layer groups"
@@ -355,7 +393,7 @@ FitSummary Learner::fit() {
     double items_this_process = 0;
     while (pos_.step_in_epoch < steps) {
       const bool applied = train_batch(schedule, peak_lr);
-      const double top_lr = peak_lr * schedule.lr_factor(pos_.stage_step);
+      const double top_lr = peak_lr * schedule.lr_factor(pos_.stage_step) * pos_.spike_lr_scale;
       ++pos_.step_in_epoch;
       ++pos_.stage_step;
       ++pos_.global_step;
@@ -412,6 +450,7 @@ FitSummary Learner::fit() {
   summary.epochs_run = pos_.epochs_run;
   summary.steps = pos_.global_step;
   summary.skipped_batches = pos_.skipped_batches;
+  summary.rollbacks = pos_.rollbacks;
   summary.seconds = elapsed();
   return summary;
 }

@@ -34,7 +34,7 @@ Metrics finite_only(const Metrics& metrics) {
 
 // One field list for both directions of the checkpoint's position record.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LoopPosition, epoch, step_in_epoch, stage_step, stage_steps, global_step, epoch_loss,
-                                   epoch_items, epoch_batches, skipped_batches, best, has_best, best_epoch,
+                                   epoch_items, epoch_batches, skipped_batches, rollbacks, spike_lr_scale, best, has_best, best_epoch,
                                    stale_epochs, epochs_run, best_metrics, last_metrics, seconds)
 
 std::string to_json(const LoopPosition& position) {

@@ -2,6 +2,7 @@
 // level (the CLI tests repeat the resume with a real kill -9).
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <csignal>
 #include <functional>
 #include <map>
@@ -325,6 +326,72 @@ TEST(NonFinite, SkipPolicyCountsSkippedBatchesAndFinishes) {
   EXPECT_EQ(eval_line.value("skipped_batches", 0), 2);
   EXPECT_TRUE(std::isfinite(summary.last.at("valid_loss")));
   for (const auto& p : t.model->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
+}
+
+/// Trains the tiny LM with loss spikes reported at the given step calls and records
+/// one weight tensor as each step found it, and the Learner's position.
+struct SpikeRun {
+  std::map<int, torch::Tensor> weights_at_call;  // before the call's step
+  train::LoopPosition position;
+  train::FitSummary summary;
+  json eval_line;
+};
+
+SpikeRun train_with_spikes(double threshold, std::vector<int> spikes) {
+  Tiny tiny;
+  auto t = tiny_lm(tiny, 3);
+  const auto watched = t.model->parameters().front();
+  SpikeRun run;
+  t.task->on_step = [&](train::StepResult& r, int call) {
+    run.weights_at_call[call] = watched.detach().clone();
+    // What the Learner judges; the gradient stays sane.
+    if (std::find(spikes.begin(), spikes.end(), call) != spikes.end()) r.loss_value += 100;
+  };
+  auto options = Tiny::fit(8, 1e-2);
+  options.spike_threshold = threshold;
+  options.spike_interval = 5;
+  train::FitCallbacks cb;
+  cb.metrics = [&](const std::string& line) {
+    const auto j = json::parse(line);
+    if (j.contains("eval")) run.eval_line = j;
+  };
+  train::Learner learner(*t.task, options, cb);
+  run.summary = learner.fit();
+  run.position = learner.position();
+  return run;
+}
+
+TEST(SpikeRollback, GoesBackToTheOlderSnapshotAndKeepsTheLr) {
+  const auto run = train_with_spikes(5.0, {40});
+  ASSERT_GT(run.summary.steps, 45) << "the tiny LM needs more steps per epoch for this test";
+  EXPECT_EQ(run.summary.rollbacks, 1);
+  EXPECT_EQ(run.eval_line.value("rollbacks", 0), 1);
+  EXPECT_DOUBLE_EQ(run.position.spike_lr_scale, 1.0);
+  // Calls 1-39 applied 39 steps; snapshots after applied steps 30 and 35.
+  // The spike at call 40 restores the older, the weights call 31 saw.
+  EXPECT_TRUE(torch::equal(run.weights_at_call.at(41), run.weights_at_call.at(31)));
+  EXPECT_FALSE(torch::equal(run.weights_at_call.at(41), run.weights_at_call.at(40)));
+  EXPECT_EQ(run.summary.skipped_batches, 0);
+}
+
+TEST(SpikeRollback, ASecondSpikeInTheStageHalvesItsLr) {
+  const auto run = train_with_spikes(5.0, {40, 50});
+  ASSERT_GT(run.summary.steps, 55) << "the tiny LM needs more steps per epoch for this test";
+  EXPECT_EQ(run.summary.rollbacks, 2);
+  EXPECT_DOUBLE_EQ(run.position.spike_lr_scale, 0.5);
+  // After the first rollback the steps count again from 30: calls 41-49
+  // reach 39, with snapshots at 30 (the restored one) and 35, so the second
+  // spike goes back to 30 as well.
+  EXPECT_TRUE(torch::equal(run.weights_at_call.at(51), run.weights_at_call.at(31)));
+}
+
+TEST(SpikeRollback, OffOrUnderTheThresholdChangesNothing) {
+  for (const double threshold : {0.0, 200.0}) {
+    const auto run = train_with_spikes(threshold, {40});
+    EXPECT_EQ(run.summary.rollbacks, 0) << threshold;
+    EXPECT_DOUBLE_EQ(run.position.spike_lr_scale, 1.0) << threshold;
+    EXPECT_FALSE(torch::equal(run.weights_at_call.at(41), run.weights_at_call.at(31))) << threshold;
+  }
 }
 
 TEST(NonFinite, NanWeightsAreNeverSavedAsBestOrCheckpoint) {

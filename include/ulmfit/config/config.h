@@ -258,6 +258,8 @@ struct TrainConfig {
   int log_every = 0;              // steps between metrics lines; 0 = about 20 per epoch
   int checkpoint_every = 0;       // steps between resumable checkpoints; 0 = epoch ends only
   std::string on_nonfinite = "stop";  // stop | skip: what a NaN / infinite loss or gradient does
+  double spike_rollback = 0;      // nats over the running mean that make a loss spike; 0 = off
+  double spike_lr_backoff = 0.5;  // the stage's LR is multiplied by this at each rollback after its first
 
   template <class V>
   void visit(V& v) {
@@ -309,6 +311,13 @@ struct TrainConfig {
     v.value("on_nonfinite", on_nonfinite,
             "a NaN or infinite loss or gradient: stop the run, or skip the batch (counted in the log)",
             one_of({"stop", "skip"}));
+    v.value("spike_rollback", spike_rollback,
+            "a batch loss this many nats above the running mean is a spike: go back to the weights and "
+            "optimizer state of 25-50 steps earlier and go on with the next batches (from a stage's second "
+            "rollback on, at spike_lr_backoff x its LR); 0 = off",
+            at_least(0.0));
+    v.value("spike_lr_backoff", spike_lr_backoff, "with spike_rollback: the LR factor each rollback after a stage's first applies",
+            in_range(0.01, 1.0));
   }
 };
 

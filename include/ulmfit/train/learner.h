@@ -13,6 +13,7 @@
 #include "ulmfit/config/config.h"
 #include "ulmfit/train/progress.h"
 #include "ulmfit/train/schedule.h"
+#include "ulmfit/train/spike_guard.h"
 #include "ulmfit/train/task.h"
 #include "ulmfit/train/training_state.h"
 
@@ -39,6 +40,11 @@ struct FitOptions {
   int log_every = 0;                    // steps between metric lines; 0 = about 20 per epoch
   int checkpoint_every = 0;             // steps between checkpoints; 0 = epoch ends only
   bool skip_nonfinite = false;          // skip a batch with a NaN / infinite loss or gradient instead of stopping
+  /// Loss spikes (train/spike_guard.h): a batch loss this far above the
+  /// running mean goes back to a snapshot; 0 = off.
+  double spike_threshold = 0;
+  int spike_interval = 25;              // applied steps between the guard's snapshots
+  double spike_lr_backoff = 0.5;        // the stage's LR is multiplied by this at each rollback after its first
   bool allow_world_size_change = false; // resume a checkpoint written by another number of ranks
 };
 
@@ -60,6 +66,7 @@ struct FitSummary {
   int epochs_run = 0;
   std::int64_t steps = 0;
   std::int64_t skipped_batches = 0;
+  std::int64_t rollbacks = 0;
   double seconds = 0;
 };
 
@@ -96,6 +103,9 @@ class Learner {
   /// One batch: forward, backward, checks, optimizer step. False when the
   /// batch was skipped as non-finite.
   bool train_batch(const Schedule& schedule, double peak_lr);
+  /// A loss spike: back to the guard's snapshot; from the stage's second on,
+  /// a lower LR for the rest of it.
+  void roll_back_spike(double loss, double lr);
   /// Evaluates, keeps the best weights, and says whether patience ran out.
   /// `progress` is given at an epoch's end (train_loss joins the metrics),
   /// null for an evaluation every eval_every steps.
@@ -114,6 +124,7 @@ class Learner {
   LoopPosition pos_;
   std::vector<torch::Tensor> restored_carried_;  // applied once the epoch is positioned
   std::string last_checkpoint_;                 // for messages: where and when
+  SpikeGuard spikes_;
   int consecutive_skips_ = 0;
   bool stop_after_step_ = false;  // a signal reached this rank or another one during the last step
   double last_loss_ = 0, last_items_ = 0;  // of the last applied batch

@@ -28,6 +28,8 @@ struct LoopPosition {
   double epoch_items = 0;
   std::int64_t epoch_batches = 0;    // batches of it applied (not skipped)
   std::int64_t skipped_batches = 0;  // non-finite batches skipped (on_nonfinite: skip)
+  std::int64_t rollbacks = 0;        // loss spikes undone (train.spike_rollback), the whole run
+  double spike_lr_scale = 1;         // the stage's LR after its rollbacks, as a share of the schedule's
   double best = 0;                   // the monitored metric's best value, when has_best
   bool has_best = false;
   int best_epoch = -1;
