@@ -326,10 +326,11 @@ void Learner::roll_back_spike(double loss, double lr) {
   ++pos_.rollbacks;
   std::ostringstream what;
   what.precision(4);
-  what << options_.stage << ": loss spike at epoch " << pos_.epoch + 1 << " step " << pos_.step_in_epoch + 1 << " (loss "
-       << loss << ", running mean " << mean << ", lr " << lr << "): back " << undone << " steps to the guard's snapshot, on with the next batches at "
-       << pos_.spike_lr_scale << " x the schedule's LR (rollback " << spikes_.rollbacks() << " of at most "
-       << SpikeGuard::kMaxRollbacks << " this stage)";
+  what << options_.stage << ": loss spike at epoch " << pos_.epoch + 1 << " step " << pos_.step_in_epoch + 1
+       << " (loss " << loss << ", running mean " << mean << ", lr " << lr << "): back " << undone
+       << " steps to the guard's snapshot, on with the next batches at " << pos_.spike_lr_scale
+       << " x the schedule's LR (rollback " << spikes_.rollbacks() << " of at most " << SpikeGuard::kMaxRollbacks
+       << " this stage)";
   log::warn(what.str());
 }
 

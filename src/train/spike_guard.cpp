@@ -1,5 +1,7 @@
 #include "ulmfit/train/spike_guard.h"
 
+#include <algorithm>
+#include <sstream>
 #include <utility>
 
 namespace ulmfit::train {

@@ -101,7 +101,7 @@ class Learner {
   };
   StageSpan stage_span(int epoch) const;
   /// One batch: forward, backward, checks, optimizer step. False when the
-  /// batch was skipped as non-finite.
+  /// batch was skipped as non-finite or undone as a loss spike.
   bool train_batch(const Schedule& schedule, double peak_lr);
   /// A loss spike: back to the guard's snapshot; from the stage's second on,
   /// a lower LR for the rest of it.
