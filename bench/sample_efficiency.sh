@@ -1,27 +1,60 @@
 #!/usr/bin/env bash
-# How accuracy grows with the number of labels: each arm fine-tuned on 100,
-# 300, 1,000 and 3,000 labelled IMDB training reviews, every run scored on the
-# same 5,000 balanced test reviews. Each config draws its reviews with its own
-# seed (the MiniLM config balanced, the n-grams one not), and keeps a tenth of
-# them aside to pick the best epoch.
-#   bench/sample_efficiency.sh                       both arms, 100 300 1000 3000
+# How accuracy grows with the number of labels (ULMFiT's Figure 3 on this
+# machine): each arm fine-tuned on 100, 300, 1,000 and 3,000 labelled IMDB
+# training reviews (or LABELS), every run scored on the same 5,000 balanced
+# test reviews. Each config draws its reviews with its own seed.
+#   bench/sample_efficiency.sh                       every arm, 100 300 1000 3000
 #   ARMS=ngrams LABELS="100 25000" bench/sample_efficiency.sh
-# Arms: minilm (the imported all-MiniLM-L6-v2, configs/imdb-minilm-classifier.yaml)
-# and ngrams (the tf-idf bag of words and bigrams, configs/imdb-ngrams.yaml).
+#   THREADS=1 ARMS="scratch transfer" bench/sample_efficiency.sh   one thread, beside other work
+# Arms:
+#   transfer  the project's own ULMFiT path: an AWD-LSTM LM pretrained on
+#             WikiText-2 and adapted to unlabelled IMDB reviews (the
+#             quickstart's configs, trained once into $RUNS/lm; FROM_LM=RUN
+#             reuses an adapted LM instead), then the gradual-unfreezing
+#             classifier of configs/quickstart-classifier.yaml;
+#   scratch   the same classifier config without --from, so finetune trains
+#             it with its from-scratch recipe (scripts/lib/scratch_config.sh);
+#   ngrams    the tf-idf bag of words and bigrams, configs/imdb-ngrams.yaml;
+#   minilm    the imported all-MiniLM-L6-v2, configs/imdb-minilm-classifier.yaml.
+# The AWD-LSTM and n-grams configs hold a tenth of their labels aside to pick
+# the best epoch; the MiniLM recipe trains on all of them and keeps the last.
 # Each run appends a JSON line to $RUNS/results.jsonl (default
 # runs/sample-efficiency); the table at the end, and the plot
 # $RUNS/sample-efficiency.svg (accuracy against labels, log scale), read every
-# line there.
+# line there. Times are wall seconds of each finetune and evaluate; the
+# transfer arm's LM stages are timed once, in $RUNS/lm/times.json.
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 runs=${RUNS:-runs/sample-efficiency}
-arms=${ARMS:-minilm ngrams}
+arms=${ARMS:-ngrams scratch transfer minilm}
 labels=${LABELS:-100 300 1000 3000}
 mkdir -p "$runs"
-echo "sample efficiency: arms $arms, labels $labels; $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores," \
+train_threads=() eval_threads=()
+if [[ -n ${THREADS:-} ]]; then train_threads=(--set "threads=$THREADS"); eval_threads=(--threads "$THREADS"); fi
+echo "sample efficiency: arms $arms, labels $labels, threads ${THREADS:-all}; $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores," \
   "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# The transfer arm's LM, trained once per $RUNS: the quickstart's pretrain on
+# WikiText-2 and adaptation to unlabelled IMDB reviews. Prints its run.
+transfer_lm() {
+  local lm=$runs/lm
+  if [[ ! -f $lm/adapt/meta.yaml ]]; then
+    mkdir -p "$lm"
+    local t0 t1 t2
+    t0=$(ms)
+    "$bin" pretrain --config configs/quickstart-pretrain.yaml --out "$lm/pretrain" --overwrite "${train_threads[@]}" >/dev/null 2>"$lm/pretrain.log" \
+      || { tail -3 "$lm/pretrain.log" >&2; exit 1; }
+    t1=$(ms)
+    "$bin" adapt --config configs/quickstart-adapt.yaml --from "$lm/pretrain" --out "$lm/adapt" --overwrite "${train_threads[@]}" >/dev/null \
+      2>"$lm/adapt.log" || { tail -3 "$lm/adapt.log" >&2; exit 1; }
+    t2=$(ms)
+    echo "{\"pretrain_s\": $(( (t1 - t0) / 1000 )), \"adapt_s\": $(( (t2 - t1) / 1000 ))}" >"$lm/times.json"
+    echo "transfer LM: $(cat "$lm/times.json")" >&2
+  fi
+  echo "$lm/adapt"
+}
 
 for arm in $arms; do
   from=()
@@ -31,15 +64,23 @@ for arm in $arms; do
       "$bin" import --from "$ULMFIT_DATA/models/all-MiniLM-L6-v2" --out "$runs/minilm-import" --overwrite >/dev/null
       from=(--from "$runs/minilm-import") ;;
     ngrams) config=configs/imdb-ngrams.yaml ;;
-    *) echo "sample_efficiency: unknown arm '$arm' (minilm, ngrams)" >&2; exit 2 ;;
+    scratch)
+      # shellcheck source=../scripts/lib/scratch_config.sh
+      source "$root/scripts/lib/scratch_config.sh"
+      config=$runs/scratch-classifier.yaml
+      scratch_config configs/quickstart-classifier.yaml "$config" ;;
+    transfer)
+      config=configs/quickstart-classifier.yaml
+      from=(--from "${FROM_LM:-$(transfer_lm)}") ;;
+    *) echo "sample_efficiency: unknown arm '$arm' (transfer, scratch, ngrams, minilm)" >&2; exit 2 ;;
   esac
   for n in $labels; do
     out=$runs/$arm-$n
     t0=$(ms)
-    "$bin" finetune --config "$config" "${from[@]}" --out "$out" --overwrite --set "data.train.limit=$n" \
+    "$bin" finetune --config "$config" "${from[@]}" --out "$out" --overwrite --set "data.train.limit=$n" "${train_threads[@]}" \
       >/dev/null 2>"$runs/$arm-$n.log" || { tail -3 "$runs/$arm-$n.log" >&2; exit 1; }
     t1=$(ms)
-    "$bin" evaluate --model "$out" --data "$ULMFIT_DATA/imdb/aclImdb/test" --limit 5000 --balanced --json \
+    "$bin" evaluate --model "$out" --data "$ULMFIT_DATA/imdb/aclImdb/test" --limit 5000 --balanced --json "${eval_threads[@]}" \
       >"$out/test-eval.json" 2>>"$runs/$arm-$n.log"
     t2=$(ms)
     python3 - "$arm" "$n" "$((t1 - t0))" "$((t2 - t1))" "$out/test-eval.json" >>"$runs/results.jsonl" <<'PY'
