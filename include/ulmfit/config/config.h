@@ -316,8 +316,8 @@ struct TrainConfig {
             "optimizer state of 25-50 steps earlier and go on with the next batches (from a stage's second "
             "rollback on, at spike_lr_backoff x its LR); 0 = off",
             at_least(0.0));
-    v.value("spike_lr_backoff", spike_lr_backoff, "with spike_rollback: the LR factor each rollback after a stage's first applies",
-            in_range(0.01, 1.0));
+    v.value("spike_lr_backoff", spike_lr_backoff,
+            "with spike_rollback: the LR factor each rollback after a stage's first applies", in_range(0.01, 1.0));
   }
 };
 
