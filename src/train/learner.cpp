@@ -245,7 +245,7 @@ bool Learner::train_batch(const Schedule& schedule, double peak_lr) {
   set_lrs(peak_lr, factor * step.lr_scale * pos_.spike_lr_scale,
           schedule.beta1(pos_.stage_step, options_.optimizer.betas.at(0)));
   optimizer_->step();
-  spikes_.after_step(totals.loss, all_parameters(groups_), *optimizer_);
+  if (spikes_.enabled()) spikes_.after_step(totals.loss, all_parameters(groups_), *optimizer_);
   pos_.epoch_loss += totals.loss;
   pos_.epoch_items += totals.items;
   ++pos_.epoch_batches;

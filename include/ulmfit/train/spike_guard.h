@@ -42,7 +42,8 @@ class SpikeGuard {
   /// True when `loss` (of the batch about to be applied) is a spike and a
   /// snapshot to go back to exists.
   bool is_spike(double loss) const;
-  /// After an applied step: the running mean, and a snapshot when one is due.
+  /// After an applied step of an enabled guard: the running mean, and a
+  /// snapshot when one is due.
   void after_step(double loss, const std::vector<torch::Tensor>& params, torch::optim::Optimizer& optimizer);
   /// Puts the older snapshot's weights and optimizer state back; returns how
   /// many applied steps that undid.
