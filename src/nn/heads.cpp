@@ -110,10 +110,12 @@ torch::Tensor batch_norm_over_processes(const torch::Tensor& x, torch::nn::Batch
   if (norm.options.track_running_stats()) {
     torch::NoGradGuard no_grad;
     const double n = count.item<double>();
-    const double momentum = norm.options.momentum().value_or(0.1);
+    norm.num_batches_tracked.add_(1);
+    // No momentum: a plain average over every batch since the last reset, as BatchNorm1d keeps it.
+    const auto set_momentum = norm.options.momentum();
+    const double momentum = set_momentum ? *set_momentum : 1.0 / norm.num_batches_tracked.item<double>();
     norm.running_mean.mul_(1 - momentum).add_(mean.detach(), momentum);
     norm.running_var.mul_(1 - momentum).add_(variance.detach() * (n / std::max(n - 1, 1.0)), momentum);
-    norm.num_batches_tracked.add_(1);
   }
   return y;
 }
@@ -146,7 +148,7 @@ torch::Tensor PoolingClassifierImpl::forward(const torch::Tensor& outputs, const
   }
   for (std::size_t i = 0; i < linears.size(); ++i) {
     if (!norms.empty()) {
-      x = cross_process_sum_ && is_training() ? batch_norm_over_processes(x, *norms[i], cross_process_sum_)
+      x = cross_process_sum_ && norms[i]->is_training() ? batch_norm_over_processes(x, *norms[i], cross_process_sum_)
                                                : norms[i]->forward(x);
     }
     x = linears[i]->forward(dropouts[i]->forward(x));

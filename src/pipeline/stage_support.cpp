@@ -157,6 +157,7 @@ tasks::ClassificationOptions classification_task_options(const config::Config& c
   o.seed = static_cast<std::uint64_t>(cfg.seed);
   o.bptt = cfg.train.bptt;
   o.length_sort_window = cfg.train.length_sort_window;
+  o.batch_norm_refresh = cfg.train.batch_norm_refresh;
   o.shard = dist::world().rank();
   o.shards = dist::world().size();
   o.device = device;

@@ -1,5 +1,8 @@
 #include "ulmfit/tasks/classification.h"
 
+#include <algorithm>
+#include <optional>
+
 #include "ulmfit/dist/process_group.h"
 #include "ulmfit/util/error.h"
 
@@ -57,8 +60,39 @@ train::StepResult ClassificationTask::train_step() {
   return r;
 }
 
+// The running averages BatchNorm keeps in training mix statistics of many
+// past weights. A random encoder trained from scratch moves its pooled
+// features further between steps than they differ between documents, so the
+// averages lag behind the weights and evaluation shifts every document to
+// one class. Recomputing them with the weights being evaluated ("precise
+// BN", Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm") removes the lag.
+// Only the norms run in training mode, so no dropout draws a random number
+// and training continues exactly as it would have.
+void ClassificationTask::refresh_batch_norm() {
+  auto& norms = model_->head->norms;
+  if (options_.batch_norm_refresh <= 0 || norms.empty() || next_ == 0) return;
+  const std::size_t count = std::min<std::size_t>(next_, static_cast<std::size_t>(options_.batch_norm_refresh));
+  std::vector<std::optional<double>> momenta;
+  for (auto& norm : norms) {
+    momenta.push_back(norm->options.momentum());
+    norm->options.momentum(std::nullopt);  // a plain average over the refresh batches
+    norm->reset_running_stats();
+    norm->train(true);
+  }
+  torch::NoGradGuard no_grad;
+  for (std::size_t b = next_ - count; b < next_; ++b) {
+    const auto batch = batches_.batch(b);
+    model_->forward(batch.tokens.to(options_.device), batch.mask.to(options_.device));
+  }
+  for (std::size_t i = 0; i < norms.size(); ++i) {
+    norms[i]->options.momentum(momenta[i]);
+    norms[i]->train(false);
+  }
+}
+
 train::Metrics ClassificationTask::evaluate() {
   if (valid_ == nullptr) return {};
+  refresh_batch_norm();
   torch::Tensor probs;
   auto& group = dist::world();
   if (!group.distributed()) {

@@ -319,6 +319,40 @@ TEST(Heads, BatchNormInTheConcatHeadIsAnOption) {
   EXPECT_TRUE(torch::allclose(one[0], two[0], 1e-5, 1e-6));
 }
 
+TEST(Heads, SynchronisedBatchNormWithoutMomentumAveragesEveryBatch) {
+  // With momentum unset BatchNorm1d keeps a plain average over the batches
+  // since its last reset (what the classifier's statistics refresh uses); the
+  // data-parallel path must keep the same average.
+  torch::manual_seed(2);
+  auto options = nn::PoolingClassifierOptions(4, 2).dropouts({0, 0});
+  nn::PoolingClassifier plain(options), synchronised(options);
+  synchronised->synchronise_batch_norm([](const torch::Tensor& t) { return t; });  // one process
+  {
+    torch::NoGradGuard no_grad;
+    const auto from = plain->named_parameters();
+    for (auto& p : synchronised->named_parameters()) p.value().copy_(from[p.key()]);
+  }
+  for (auto* head : {&plain, &synchronised}) {
+    for (auto& norm : (*head)->norms) {
+      norm->options.momentum(std::nullopt);
+      norm->reset_running_stats();
+    }
+    (*head)->train();
+  }
+  for (int b = 0; b < 3; ++b) {
+    const auto outputs = torch::randn({5 + b, 6, 4}) * (b + 1) + b;
+    const auto mask = torch::ones({5 + b, 6}, torch::kBool);
+    plain->forward(outputs, mask);
+    synchronised->forward(outputs, mask);
+  }
+  for (std::size_t i = 0; i < plain->norms.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(synchronised->norms[i]->running_mean, plain->norms[i]->running_mean, 1e-5, 1e-5));
+    EXPECT_TRUE(torch::allclose(synchronised->norms[i]->running_var, plain->norms[i]->running_var, 1e-4, 1e-5));
+  }
+  // Three batches at momentum 0.1 would leave about 73 % of the initial zeros in the mean.
+  EXPECT_GT(plain->norms[0]->running_mean.abs().mean().item<double>(), 0.5);
+}
+
 TEST(NGramBag, ClassifierPoolsTheBagIntoOneLinearLayerAndHasNoLanguageModel) {
   config::Config cfg;
   cfg.model.backbone = "ngrams";

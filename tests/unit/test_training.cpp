@@ -131,6 +131,47 @@ TEST(Learner, ClassifierOverfitsATinyBatch) {
   EXPECT_LT(summary.last.at("train_loss"), 0.1);
 }
 
+TEST(Learner, BatchNormRefreshTakesTheStatisticsOfTheWeightsEvaluated) {
+  struct Outcome {
+    std::vector<torch::Tensor> parameters;
+    torch::Tensor running_mean;  // the head's first BatchNorm after the last evaluation
+    torch::Tensor pooled_mean;   // the mean of what that BatchNorm reads, with the final weights
+  };
+  auto run = [](int refresh) {
+    torch::manual_seed(5);
+    Tiny tiny;  // 8 documents of 12 tokens: two full batches of 4 an epoch
+    nn::SequenceClassifier clf(Tiny::backbone(), nn::SequenceClassifierOptions(2).bptt(4).dropouts({0, 0}));
+    tasks::ClassificationOptions options{4, 8, 0, 4, torch::kCPU};
+    options.batch_norm_refresh = refresh;
+    tasks::ClassificationTask task(clf, tiny.clf_corpus, &tiny.clf_corpus, options);
+    train::Learner(task, Tiny::fit(3, 3e-2)).fit();
+    Outcome out;
+    for (const auto& p : clf->parameters()) out.parameters.push_back(p.clone());
+    out.running_mean = clf->head->norms[0]->running_mean.clone();
+    clf->eval();
+    torch::NoGradGuard no_grad;
+    text::ClassificationBatchOptions all;
+    all.batch_size = 8;
+    text::ClassificationBatches batches(tiny.clf_corpus, all);
+    batches.start_epoch(0);
+    const auto batch = batches.batch(0);
+    const auto [outputs, mask] = clf->encode(batch.tokens, batch.mask);
+    out.pooled_mean = nn::masked_concat_pool(outputs, mask).mean(0);
+    return out;
+  };
+  const auto lagging = run(0);
+  const auto refreshed = run(2);
+  // The refresh covers both batches of the last epoch: every training document, once.
+  EXPECT_TRUE(torch::allclose(refreshed.running_mean, refreshed.pooled_mean, 1e-4, 1e-5));
+  // Without it the running average still holds older weights' features (and its initial zeros).
+  EXPECT_GT((lagging.running_mean - lagging.pooled_mean).abs().max().item<double>(), 1e-2);
+  // Training itself is the same run: the refresh changes no weight and draws no random number.
+  ASSERT_EQ(lagging.parameters.size(), refreshed.parameters.size());
+  for (std::size_t i = 0; i < lagging.parameters.size(); ++i) {
+    EXPECT_TRUE(torch::equal(lagging.parameters[i], refreshed.parameters[i])) << "parameter " << i;
+  }
+}
+
 TEST(Learner, LanguageModelLossFallsAndCarriedStateIsSeeded) {
   auto run = [] {
     torch::manual_seed(3);

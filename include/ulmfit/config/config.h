@@ -249,6 +249,7 @@ struct TrainConfig {
   int max_len = 1440;             // BPT3C: tokens whose outputs the classifier keeps
   std::string long_documents = "truncate";  // transformer / bert classifier: truncate | chunk
   int length_sort_window = 50;    // classifier: training batches sorted by length within this many
+  int batch_norm_refresh = 0;     // classifier: training batches that recompute the head's BatchNorm statistics
   double mask_prob = 0.15;        // bert: share of positions the masked LM predicts
   std::vector<int> freeze_to;     // per epoch: top layer groups that train (0 = all)
   std::vector<double> stage_lrs;  // peak LR per unfreezing stage; empty = lr
@@ -288,6 +289,10 @@ struct TrainConfig {
             "classifier: training documents are sorted by length within windows of this many batches "
             "(less padding, as fastai's SortishSampler); 1 = batches of random lengths",
             at_least(1));
+    v.value("batch_norm_refresh", batch_norm_refresh,
+            "classifier: before each evaluation, the head's BatchNorm statistics are recomputed from the "
+            "current weights over the last this many training batches; 0 = the running averages of training",
+            at_least(0));
     v.value("mask_prob", mask_prob, "bert: share of positions the masked-LM objective predicts",
             in_range(0.01, 0.99));
     v.value("freeze_to", freeze_to,

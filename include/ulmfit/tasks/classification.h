@@ -15,6 +15,10 @@ struct ClassificationOptions {
   int bptt = 72;  // the classifier's chunk length: padding aligns to it
   torch::Device device = torch::kCPU;
   int length_sort_window = 50;  // training: batches per window sorted by length; 1 = random lengths
+  /// Before each evaluation, the head's BatchNorm statistics are recomputed
+  /// with the current weights over the last this many training batches; 0
+  /// keeps the running averages that training left.
+  int batch_norm_refresh = 0;
   int shard = 0;                // data-parallel: this rank's share of each training batch
   int shards = 1;
 };
@@ -30,6 +34,7 @@ class ClassificationTask : public train::Task {
   std::size_t num_batches() const override { return batches_.num_batches(); }
   void seek(std::size_t index) override { next_ = index; }
   train::StepResult train_step() override;
+  /// With batch_norm_refresh, first recomputes the head's BatchNorm statistics.
   train::Metrics evaluate() override;
   std::string monitor() const override { return "accuracy"; }
   bool higher_is_better() const override { return true; }
@@ -41,6 +46,8 @@ class ClassificationTask : public train::Task {
   const text::TokenizedCorpus* valid_;
   ClassificationOptions options_;
   std::size_t next_ = 0;
+
+  void refresh_batch_norm();
 };
 
 /// Class probabilities [documents, classes] in the corpus's order (batched by
