@@ -91,8 +91,10 @@ void ClassificationTask::refresh_batch_norm() {
 }
 
 train::Metrics ClassificationTask::evaluate() {
-  if (valid_ == nullptr) return {};
+  // Also without validation data: the weights saved at the end then carry
+  // statistics of their own.
   refresh_batch_norm();
+  if (valid_ == nullptr) return {};
   torch::Tensor probs;
   auto& group = dist::world();
   if (!group.distributed()) {

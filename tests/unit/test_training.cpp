@@ -137,13 +137,13 @@ TEST(Learner, BatchNormRefreshTakesTheStatisticsOfTheWeightsEvaluated) {
     torch::Tensor running_mean;  // the head's first BatchNorm after the last evaluation
     torch::Tensor pooled_mean;   // the mean of what that BatchNorm reads, with the final weights
   };
-  auto run = [](int refresh) {
+  auto run = [](int refresh, bool validate = true) {
     torch::manual_seed(5);
     Tiny tiny;  // 8 documents of 12 tokens: two full batches of 4 an epoch
     nn::SequenceClassifier clf(Tiny::backbone(), nn::SequenceClassifierOptions(2).bptt(4).dropouts({0, 0}));
     tasks::ClassificationOptions options{4, 8, 0, 4, torch::kCPU};
     options.batch_norm_refresh = refresh;
-    tasks::ClassificationTask task(clf, tiny.clf_corpus, &tiny.clf_corpus, options);
+    tasks::ClassificationTask task(clf, tiny.clf_corpus, validate ? &tiny.clf_corpus : nullptr, options);
     train::Learner(task, Tiny::fit(3, 3e-2)).fit();
     Outcome out;
     for (const auto& p : clf->parameters()) out.parameters.push_back(p.clone());
@@ -163,6 +163,9 @@ TEST(Learner, BatchNormRefreshTakesTheStatisticsOfTheWeightsEvaluated) {
   const auto refreshed = run(2);
   // The refresh covers both batches of the last epoch: every training document, once.
   EXPECT_TRUE(torch::allclose(refreshed.running_mean, refreshed.pooled_mean, 1e-4, 1e-5));
+  // Without validation data too, so the weights saved at the end carry their own statistics.
+  const auto unscored = run(2, false);
+  EXPECT_TRUE(torch::allclose(unscored.running_mean, unscored.pooled_mean, 1e-4, 1e-5));
   // Without it the running average still holds older weights' features (and its initial zeros).
   EXPECT_GT((lagging.running_mean - lagging.pooled_mean).abs().max().item<double>(), 1e-2);
   // Training itself is the same run: the refresh changes no weight and draws no random number.
