@@ -148,18 +148,21 @@ TEST_F(CliPipeline, FinetuneFromScratchAndLrFind) {
   ASSERT_EQ(clf.code, 0) << clf.err;
   EXPECT_THAT(clf.err, HasSubstr("from scratch"));
   // The from-scratch recipe: one LR for every group, no dropout, batches of
-  // random lengths (the config asks for gradual unfreezing and its own LR,
-  // which are kept).
+  // random lengths, BatchNorm statistics recomputed before each evaluation
+  // (the config asks for gradual unfreezing and its own LR, which are kept).
   EXPECT_THAT(clf.err, HasSubstr("from scratch: the recipe sets what the config leaves out "
-                                 "(train.discriminative_factor, model.dropout.mult, train.length_sort_window)"));
+                                 "(train.discriminative_factor, model.dropout.mult, train.length_sort_window, "
+                                 "train.batch_norm_refresh)"));
   const auto resolved = util::read_file(dir_ / "scratch/config.yaml");
   EXPECT_THAT(resolved, HasSubstr("discriminative_factor: 1.0 "));
   EXPECT_THAT(resolved, HasSubstr("mult: 0.0 "));
   EXPECT_THAT(resolved, HasSubstr("length_sort_window: 1 "));
+  EXPECT_THAT(resolved, HasSubstr("batch_norm_refresh: 16 "));
   EXPECT_THAT(resolved, HasSubstr("unfreeze: \"gradual\""));
   const auto own = cli_run("finetune --config " + cfg("tiny-classifier.yaml") +
                                " --set train.discriminative_factor=2 --set model.dropout.output=0.2"
-                               " --set train.length_sort_window=50 --set train.epochs=1 --out " + run("own"),
+                               " --set train.length_sort_window=50 --set train.batch_norm_refresh=0"
+                               " --set train.epochs=1 --out " + run("own"),
                            dir_.path());
   ASSERT_EQ(own.code, 0) << own.err;
   EXPECT_THAT(own.err, Not(HasSubstr("the recipe sets")));
