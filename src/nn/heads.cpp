@@ -148,8 +148,9 @@ torch::Tensor PoolingClassifierImpl::forward(const torch::Tensor& outputs, const
   }
   for (std::size_t i = 0; i < linears.size(); ++i) {
     if (!norms.empty()) {
-      x = cross_process_sum_ && norms[i]->is_training() ? batch_norm_over_processes(x, *norms[i], cross_process_sum_)
-                                               : norms[i]->forward(x);
+      // Per norm, not per head: the classifier's statistics refresh runs only the norms in training mode.
+      const bool synchronised = cross_process_sum_ && norms[i]->is_training();
+      x = synchronised ? batch_norm_over_processes(x, *norms[i], cross_process_sum_) : norms[i]->forward(x);
     }
     x = linears[i]->forward(dropouts[i]->forward(x));
     if (i + 1 < linears.size()) x = options.tanh() ? torch::tanh(x) : torch::relu(x);
