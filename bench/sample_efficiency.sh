@@ -31,10 +31,18 @@ labels=${LABELS:-100 300 1000 3000}
 mkdir -p "$runs"
 train_threads=() eval_threads=()
 if [[ -n ${THREADS:-} ]]; then train_threads=(--set "threads=$THREADS"); eval_threads=(--threads "$THREADS"); fi
-echo "sample efficiency: arms $arms, labels $labels, threads ${THREADS:-all}; $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores," \
-  "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "sample efficiency: arms $arms, labels $labels, threads ${THREADS:-all};" \
+  "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# One training command of ulmfit (its arguments after the binary), its log in
+# the first argument; on failure the log's end is shown and the script stops.
+train_logged() {
+  local log=$1
+  shift
+  "$bin" "$@" "${train_threads[@]}" >/dev/null 2>"$log" || { tail -3 "$log" >&2; exit 1; }
+}
 
 # The transfer arm's LM, trained once per $RUNS: the quickstart's pretrain on
 # WikiText-2 and adaptation to unlabelled IMDB reviews. Prints its run.
@@ -44,11 +52,10 @@ transfer_lm() {
     mkdir -p "$lm"
     local t0 t1 t2
     t0=$(ms)
-    "$bin" pretrain --config configs/quickstart-pretrain.yaml --out "$lm/pretrain" --overwrite "${train_threads[@]}" >/dev/null 2>"$lm/pretrain.log" \
-      || { tail -3 "$lm/pretrain.log" >&2; exit 1; }
+    train_logged "$lm/pretrain.log" pretrain --config configs/quickstart-pretrain.yaml --out "$lm/pretrain" --overwrite
     t1=$(ms)
-    "$bin" adapt --config configs/quickstart-adapt.yaml --from "$lm/pretrain" --out "$lm/adapt" --overwrite "${train_threads[@]}" >/dev/null \
-      2>"$lm/adapt.log" || { tail -3 "$lm/adapt.log" >&2; exit 1; }
+    train_logged "$lm/adapt.log" adapt --config configs/quickstart-adapt.yaml --from "$lm/pretrain" --out "$lm/adapt" \
+      --overwrite
     t2=$(ms)
     echo "{\"pretrain_s\": $(( (t1 - t0) / 1000 )), \"adapt_s\": $(( (t2 - t1) / 1000 ))}" >"$lm/times.json"
     echo "transfer LM: $(cat "$lm/times.json")" >&2
@@ -77,11 +84,11 @@ for arm in $arms; do
   for n in $labels; do
     out=$runs/$arm-$n
     t0=$(ms)
-    "$bin" finetune --config "$config" "${from[@]}" --out "$out" --overwrite --set "data.train.limit=$n" "${train_threads[@]}" \
-      >/dev/null 2>"$runs/$arm-$n.log" || { tail -3 "$runs/$arm-$n.log" >&2; exit 1; }
+    train_logged "$runs/$arm-$n.log" finetune --config "$config" "${from[@]}" --out "$out" --overwrite \
+      --set "data.train.limit=$n"
     t1=$(ms)
-    "$bin" evaluate --model "$out" --data "$ULMFIT_DATA/imdb/aclImdb/test" --limit 5000 --balanced --json "${eval_threads[@]}" \
-      >"$out/test-eval.json" 2>>"$runs/$arm-$n.log"
+    "$bin" evaluate --model "$out" --data "$ULMFIT_DATA/imdb/aclImdb/test" --limit 5000 --balanced --json \
+      "${eval_threads[@]}" >"$out/test-eval.json" 2>>"$runs/$arm-$n.log"
     t2=$(ms)
     python3 - "$arm" "$n" "$((t1 - t0))" "$((t2 - t1))" "$out/test-eval.json" >>"$runs/results.jsonl" <<'PY'
 import json, sys

@@ -6,5 +6,6 @@
 # trains a random encoder, not the transfer recipe applied to one.
 #   scratch_config configs/quickstart-classifier.yaml runs/scratch.yaml
 scratch_config() {
-  grep -vE '^ *(freeze_to|unfreeze|stage_lrs|discriminative_factor|lr|dropout|length_sort_window|batch_norm_refresh):' "$1" >"$2"
+  local keys='freeze_to|unfreeze|stage_lrs|discriminative_factor|lr|dropout|length_sort_window|batch_norm_refresh'
+  grep -vE "^ *($keys):" "$1" >"$2"
 }

@@ -73,8 +73,10 @@ void ClassificationTask::refresh_batch_norm() {
   if (options_.batch_norm_refresh <= 0 || norms.empty() || next_ == 0) return;
   const std::size_t count = std::min<std::size_t>(next_, static_cast<std::size_t>(options_.batch_norm_refresh));
   std::vector<std::optional<double>> momenta;
+  std::vector<bool> training;
   for (auto& norm : norms) {
     momenta.push_back(norm->options.momentum());
+    training.push_back(norm->is_training());
     norm->options.momentum(std::nullopt);  // a plain average over the refresh batches
     norm->reset_running_stats();
     norm->train(true);
@@ -86,7 +88,7 @@ void ClassificationTask::refresh_batch_norm() {
   }
   for (std::size_t i = 0; i < norms.size(); ++i) {
     norms[i]->options.momentum(momenta[i]);
-    norms[i]->train(false);
+    norms[i]->train(training[i]);
   }
 }
 
