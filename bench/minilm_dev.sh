@@ -14,8 +14,7 @@
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # Line i of urls_LABEL.txt names the movie of review i. Before 2026-12-03 the
-# split went by review id parity, which put reviews of one movie on both sides
-# and scored about 1.5 points above the test reviews (bench/RESULTS.md).
+# split went by review id parity, which put reviews of one movie on both sides.
 split="$ULMFIT_DATA/imdb/dev-split-by-movie"
 if [[ ! -f "$split/.complete" ]]; then
   rm -rf "$split"
