@@ -14,6 +14,8 @@
 #   bench/fastai_comparison.sh                 one tool after the other
 #   TOGETHER=1 bench/fastai_comparison.sh      both at once, a core each
 #   SEED=43 bench/fastai_comparison.sh         another seed for both tools (default 42)
+#   TOOLS=ulmfit bench/fastai_comparison.sh    ulmfit alone (fastai's runs repeat to the last digit
+#                                              for a seed: its row is printed when fastai.json is there)
 # Runs go to $RUNS (default runs/fastai-comparison). fastai lives in its own
 # venv (bench/fastai/requirements.txt, torch from the product's venv), made
 # here when missing; the product never needs it.
@@ -48,7 +50,9 @@ run_fastai() {
   tail -1 "$runs/fastai.out" >"$runs/fastai.json"
 }
 
-if [[ ${TOGETHER:-0} == 1 ]]; then
+if [[ ${TOOLS:-} == ulmfit ]]; then
+  run_ulmfit 2>"$runs/ulmfit.log" || { tail -5 "$runs/ulmfit.log" >&2; exit 1; }
+elif [[ ${TOGETHER:-0} == 1 ]]; then
   run_ulmfit 2>"$runs/ulmfit.log" &
   u=$!
   run_fastai 2>"$runs/fastai.log" &
@@ -64,7 +68,7 @@ fi
 import json, math, pathlib, sys
 runs = pathlib.Path(sys.argv[1])
 words = json.loads((runs / "data" / "words.json").read_text())["lm_valid_words"]
-fa = json.loads((runs / "fastai.json").read_text())
+fa = json.loads((runs / "fastai.json").read_text()) if (runs / "fastai.json").is_file() else None
 lm_eval = json.loads((runs / "ulmfit-lm-eval.json").read_text())
 train_lines = [json.loads(l) for l in open(runs / "ulmfit-lm" / "metrics.jsonl")]
 last_train = [l for l in train_lines if "tokens_per_s" in l][-1]
@@ -76,7 +80,7 @@ ulmfit = {"lm_tokens_per_s": last_train["tokens_per_s"], "lm_valid_nll": lm_eval
 print(f"LM validation text: {words} words")
 print("| | LM tokens/s | LM valid tokens | perplexity per token | perplexity per word | classifier accuracy | called | fine-tune |")
 print("|---|---|---|---|---|---|---|---|")
-for name, r in (("ulmfit", ulmfit), ("fastai", fa)):
+for name, r in (("ulmfit", ulmfit), ("fastai", fa)) if fa else (("ulmfit", ulmfit),):
     print(f"| {name} | {r['lm_tokens_per_s']:,.0f} | {r['lm_valid_tokens']:,.0f} | "
           f"{math.exp(r['lm_valid_nll'] / r['lm_valid_tokens']):,.1f} | {math.exp(r['lm_valid_nll'] / words):,.1f} | "
           f"{100 * r['test_accuracy']:.2f} % | {' / '.join(f'{k} {v}' for k, v in r['called'].items())} | "
