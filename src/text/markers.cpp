@@ -95,44 +95,32 @@ Codepoints mark_word_repeats(const Codepoints& cps) {
 }
 
 // Step 2: "The" -> "xxmaj the", "GREAT" -> "xxup great".
-Codepoints mark_case(const Codepoints& cps, MarkerRules rules) {
-  const bool v2 = rules == MarkerRules::kWholeWords;
+Codepoints mark_case(const Codepoints& cps) {
   Codepoints result;
-  auto insert_ascii = [&](std::size_t at, std::string_view s) {
-    result.insert(result.begin() + static_cast<std::ptrdiff_t>(at), s.begin(), s.end());
+  auto push_ascii = [&](std::string_view s) {
+    for (char c : s) result.push_back(static_cast<unsigned char>(c));
   };
-  std::size_t word_start = 0;     // where the current whitespace-delimited word begins in `result`
-  bool word_has_letters = false;  // has a letter run of that word been seen
   std::size_t i = 0;
   while (i < cps.size()) {
     if (!is_letter(cps[i])) {
       result.push_back(cps[i++]);
-      if (is_space(result.back())) {
-        word_start = result.size();
-        word_has_letters = false;
-      }
       continue;
     }
     const std::size_t end = run_end(cps, i, is_letter);
-    const bool first_run = !word_has_letters;
-    word_has_letters = true;
     bool rest_lower = true, all_upper = true;
     for (std::size_t k = i; k < end; ++k) {
       if (k > i && !is_lower(cps[k])) rest_lower = false;
       if (!reversible_upper(cps[k])) all_upper = false;
     }
-    // "I" and "A" as they are: one piece each, where a marker and the lower
-    // case letter are two.
-    const bool single = v2 && end - i == 1;
-    const bool maj = reversible_upper(cps[i]) && rest_lower && !single;
-    const bool up = !maj && all_upper && end - i >= 2;
-    if (!maj && !up) {
-      result.insert(result.end(), cps.begin() + static_cast<std::ptrdiff_t>(i), cps.begin() + static_cast<std::ptrdiff_t>(end));
+    if (reversible_upper(cps[i]) && rest_lower) {
+      push_ascii("xxmaj ");
+      result.push_back(utf8proc_tolower(cps[i]));
+      result.insert(result.end(), cps.begin() + static_cast<std::ptrdiff_t>(i + 1), cps.begin() + static_cast<std::ptrdiff_t>(end));
+    } else if (all_upper && end - i >= 2) {
+      push_ascii("xxup ");
+      for (std::size_t k = i; k < end; ++k) result.push_back(utf8proc_tolower(cps[k]));
     } else {
-      // The word's first letters behind punctuation ('"Robots"', "(The"):
-      // the marker goes before the whole word, which stays in one piece.
-      insert_ascii(v2 && first_run ? word_start : result.size(), maj ? "xxmaj " : "xxup ");
-      for (std::size_t k = i; k < end; ++k) result.push_back(up || k == i ? utf8proc_tolower(cps[k]) : cps[k]);
+      result.insert(result.end(), cps.begin() + static_cast<std::ptrdiff_t>(i), cps.begin() + static_cast<std::ptrdiff_t>(end));
     }
     i = end;
   }
@@ -172,32 +160,18 @@ Codepoints unmark_char_repeats(const Codepoints& cps) {
   return result;
 }
 
-// Inverse of step 2: a marker is a whole letter run and one space, then
-// letters, or (whole-word rules) punctuation and then letters.
-Codepoints unmark_case(const Codepoints& cps, MarkerRules rules) {
-  const bool v2 = rules == MarkerRules::kWholeWords;
-  auto letters_after = [&](std::size_t at) {  // where the marked letter run starts, or npos
-    while (v2 && at < cps.size() && !is_letter(cps[at]) && !is_space(cps[at])) ++at;
-    return at < cps.size() && is_letter(cps[at]) ? at : std::string::npos;
-  };
+// Inverse of step 2: a marker is a whole letter run, then one space, then letters.
+Codepoints unmark_case(const Codepoints& cps) {
   Codepoints result;
   for (std::size_t i = 0; i < cps.size();) {
     const bool at_run = i == 0 || !is_letter(cps[i - 1]);
-    std::size_t start = std::string::npos;
-    bool up = false;
-    if (at_run && holds(cps, i, "xxmaj ")) {
-      start = letters_after(i + 6);
-    } else if (at_run && holds(cps, i, "xxup ")) {
-      start = letters_after(i + 5);
-      up = true;
-    }
-    if (start == std::string::npos) {
+    const bool maj = at_run && holds(cps, i, "xxmaj ") && i + 6 < cps.size() && is_letter(cps[i + 6]);
+    const bool up = at_run && !maj && holds(cps, i, "xxup ") && i + 5 < cps.size() && is_letter(cps[i + 5]);
+    if (!maj && !up) {
       result.push_back(cps[i++]);
       continue;
     }
-    result.insert(result.end(), cps.begin() + static_cast<std::ptrdiff_t>(i + (up ? 5 : 6)),
-                  cps.begin() + static_cast<std::ptrdiff_t>(start));
-    const std::size_t end = run_end(cps, start, is_letter);
+    const std::size_t start = i + (maj ? 6 : 5), end = run_end(cps, start, is_letter);
     for (std::size_t k = start; k < end; ++k) result.push_back(up || k == start ? utf8proc_toupper(cps[k]) : cps[k]);
     i = end;
   }
@@ -227,14 +201,14 @@ std::string unmark_word_repeats(const Codepoints& cps) {
 
 }  // namespace
 
-std::string add_markers(std::string_view text, MarkerRules rules) {
+std::string add_markers(std::string_view text) {
   if (util::find_invalid_utf8(text) != std::string_view::npos) return std::string(text);  // not UTF-8: left alone
-  return mark_char_repeats(mark_case(mark_word_repeats(util::decode_utf8(text)), rules));
+  return mark_char_repeats(mark_case(mark_word_repeats(util::decode_utf8(text))));
 }
 
-std::string remove_markers(std::string_view text, MarkerRules rules) {
+std::string remove_markers(std::string_view text) {
   if (util::find_invalid_utf8(text) != std::string_view::npos) return std::string(text);
-  return unmark_word_repeats(unmark_case(unmark_char_repeats(util::decode_utf8(text)), rules));
+  return unmark_word_repeats(unmark_case(unmark_char_repeats(util::decode_utf8(text))));
 }
 
 }  // namespace ulmfit::text

@@ -92,8 +92,6 @@ class SentencePieceModel final : public TokenizerModel {
     // otherwise be pieces only if the training text were full of them.)
     markers_ = true;
     for (const char* word : kMarkerWords) markers_ = markers_ && processor_.PieceToId(word) != processor_.unk_id();
-    rules_ = processor_.PieceToId(kWholeWordsPiece) != processor_.unk_id() ? MarkerRules::kWholeWords
-                                                                            : MarkerRules::kLetterRuns;
     const auto& p = processor_;
     if (p.pad_id() != SpecialIds::kPad || p.unk_id() != SpecialIds::kUnk || p.bos_id() != SpecialIds::kBos ||
         p.eos_id() != SpecialIds::kEos || p.PieceToId("<mask>") != SpecialIds::kMask) {
@@ -103,20 +101,20 @@ class SentencePieceModel final : public TokenizerModel {
   }
   std::vector<int> encode(std::string_view text) const override {
     std::vector<int> ids;
-    check_status(markers_ ? processor_.Encode(add_markers(text, rules_), &ids) : processor_.Encode(text, &ids),
+    check_status(markers_ ? processor_.Encode(add_markers(text), &ids) : processor_.Encode(text, &ids),
                  "encoding failed");
     return ids;
   }
   std::vector<std::string> encode_pieces(std::string_view text) const override {
     std::vector<std::string> pieces;
-    check_status(markers_ ? processor_.Encode(add_markers(text, rules_), &pieces) : processor_.Encode(text, &pieces),
+    check_status(markers_ ? processor_.Encode(add_markers(text), &pieces) : processor_.Encode(text, &pieces),
                  "encoding failed");
     return pieces;
   }
   std::string decode(const std::vector<int>& ids) const override {
     std::string text;
     check_status(processor_.Decode(ids, &text), "decoding failed");
-    return markers_ ? remove_markers(text, rules_) : text;
+    return markers_ ? remove_markers(text) : text;
   }
   int vocab_size() const override { return processor_.GetPieceSize(); }
   const std::string& piece(int id) const override { return processor_.IdToPiece(id); }
@@ -127,7 +125,6 @@ class SentencePieceModel final : public TokenizerModel {
   sentencepiece::SentencePieceProcessor processor_;
   std::string serialized_;
   bool markers_ = false;
-  MarkerRules rules_ = MarkerRules::kLetterRuns;
 };
 
 /// Where the toolkit's five special tokens sit among a Hugging Face
@@ -369,10 +366,10 @@ Tokenizer Tokenizer::train(const config::TokenizerConfig& config,
     // (202,554 against 186,411 on bench/fastai_comparison.sh's 500).
     std::string words;
     for (const char* w : kMarkerWords) words += (words.empty() ? "" : ",") + std::string("\u2581") + w + "," + w;
-    args["user_defined_symbols"] = words + "," + kWholeWordsPiece;
+    args["user_defined_symbols"] = words;
     marked.resize(documents.size());
     parallel_for(documents.size(), threads, [&](std::size_t begin, std::size_t end) {
-      for (std::size_t i = begin; i < end; ++i) marked[i] = add_markers(documents[i], MarkerRules::kWholeWords);
+      for (std::size_t i = begin; i < end; ++i) marked[i] = add_markers(documents[i]);
     });
   }
   DocumentIterator it(config.markers ? marked : documents, static_cast<std::size_t>(config.max_sentence_length));

@@ -1,5 +1,3 @@
-#include <sentencepiece_trainer.h>
-
 #include "../test_helpers.h"
 #include "ulmfit/text/markers.h"
 #include "ulmfit/text/tokenizer.h"
@@ -96,48 +94,30 @@ TEST(Tokenizer, WordModelKeepsTheMostFrequentLowerCasedWords) {
 TEST(Markers, CaseAndRepetitionAreMarkedAsFastaiDoes) {
   EXPECT_EQ(text::add_markers("The film was GREAT, sooooo good"), "xxmaj the film was xxup great, sxxrep 5 o good");
   EXPECT_EQ(text::add_markers("very very very good!!!!"), "xxwrep 3 very goodxxrep 4 !");
-  EXPECT_EQ(text::add_markers("I saw it. Ça a ÉTÉ"), "I saw it. xxmaj ça a xxup été");
+  EXPECT_EQ(text::add_markers("I saw it. Ça a ÉTÉ"), "xxmaj i saw it. xxmaj ça a xxup été");
   // Left alone: two repeats, three characters, mixed case, case that does not survive lower-casing.
   EXPECT_EQ(text::add_markers("no no... McDonald STRAßE"), "no no... McDonald STRAßE");
 }
 
-TEST(Markers, AMarkerGoesBeforeTheWholeWordAndALoneCapitalStays) {
-  // Behind punctuation the marker moves to the start of the word, which
-  // SentencePiece then reads as one word; later letter runs keep theirs.
-  EXPECT_EQ(text::add_markers("\"Robots\" (The END) Grayson-Keel"),
-            "xxmaj \"robots\" xxmaj (the xxup end) xxmaj grayson-xxmaj keel");
-  EXPECT_EQ(text::add_markers("I'm in the U.S. A film"), "I'm in the U.S. A film");
-  // The rules of models trained before: every letter run marked where it stands.
-  const auto runs = text::MarkerRules::kLetterRuns;
-  EXPECT_EQ(text::add_markers("\"Robots\" I", runs), "\"xxmaj robots\" xxmaj i");
-  EXPECT_EQ(text::remove_markers("\"xxmaj robots\" xxmaj i", runs), "\"Robots\" I");
-  // Each set reads only its own: kLetterRuns takes a marker before punctuation literally.
-  EXPECT_EQ(text::remove_markers("xxmaj \"robots\"", runs), "xxmaj \"robots\"");
-  EXPECT_EQ(text::remove_markers("xxmaj \"robots\""), "\"Robots\"");
-}
-
 TEST(Markers, RemovingThemGivesBackTheTextExactly) {
-  for (const auto rules : {text::MarkerRules::kWholeWords, text::MarkerRules::kLetterRuns}) {
-    for (const std::string s :
-         {"The film was GREAT, sooooo good", "A A A a a a!", "very very very", "1111 22222 x", "Ça ÉTÉ été ÉtÉ",
-          "\"QUOTE\" (Paren) I", "aaaa bbbb AAAA", "ha ha ha ha ha. HA HA HA", "tab\tand  two  spaces", "ǅemal",
-          "The The The", "xxx Xenon", "99999 bottles", "((\"\"\"\"Wow!\" x\"Yes", "2Pac", ""}) {
-      EXPECT_EQ(text::remove_markers(text::add_markers(s, rules), rules), s) << s << " -> " << text::add_markers(s, rules);
+  for (const std::string s :
+       {"The film was GREAT, sooooo good", "A A A a a a!", "very very very", "1111 22222 x", "Ça ÉTÉ été ÉtÉ",
+        "\"QUOTE\" (Paren) I", "aaaa bbbb AAAA", "ha ha ha ha ha. HA HA HA", "tab\tand  two  spaces", "ǅemal",
+        "The The The", "xxx Xenon", "99999 bottles", ""}) {
+    EXPECT_EQ(text::remove_markers(text::add_markers(s)), s) << s << " -> " << text::add_markers(s);
+  }
+  // Random text over an alphabet that makes every rule fire.
+  std::mt19937 rng(5);
+  const std::vector<std::string> alphabet = {"a", "A", "b", "B", "É", "é", " ", " ", "!", ".", "1", "o", "O", "ß", "-"};
+  for (int n = 0; n < 3000; ++n) {
+    std::string s;
+    const int length = static_cast<int>(rng() % 30);
+    for (int i = 0; i < length; ++i) {
+      const auto& piece = alphabet[rng() % alphabet.size()];
+      const int repeat = rng() % 4 == 0 ? static_cast<int>(rng() % 6) + 1 : 1;
+      for (int r = 0; r < repeat; ++r) s += piece;
     }
-    // Random text over an alphabet that makes every rule fire.
-    std::mt19937 rng(5);
-    const std::vector<std::string> alphabet = {"a", "A", "b", "B", "É", "é", " ", " ", "!", ".",
-                                               "1", "o", "O", "ß", "-", "\"", "("};
-    for (int n = 0; n < 3000; ++n) {
-      std::string s;
-      const int length = static_cast<int>(rng() % 30);
-      for (int i = 0; i < length; ++i) {
-        const auto& piece = alphabet[rng() % alphabet.size()];
-        const int repeat = rng() % 4 == 0 ? static_cast<int>(rng() % 6) + 1 : 1;
-        for (int r = 0; r < repeat; ++r) s += piece;
-      }
-      ASSERT_EQ(text::remove_markers(text::add_markers(s, rules), rules), s) << s << " -> " << text::add_markers(s, rules);
-    }
+    ASSERT_EQ(text::remove_markers(text::add_markers(s)), s) << s << " -> " << text::add_markers(s);
   }
 }
 
@@ -149,8 +129,6 @@ TEST(Markers, ATokenizerTrainedWithThemKeepsThemAsPiecesAndDecodesBack) {
   for (std::size_t i = 0; i < docs.size(); i += 3) docs[i][0] = static_cast<char>(std::toupper(docs[i][0]));
   // Digits and "!" in the text, so repeat counts are not unknown characters.
   for (int i = 0; i < 20; ++i) docs.push_back("the film got " + std::to_string(1234567890 + i) + " stars!");
-  // A word of one capital letter is not lower-cased: its letter must be seen.
-  for (int i = 0; i < 20; ++i) docs.push_back(i % 2 ? "A scene I loved." : "I loved a scene.");
   const auto tok = Tokenizer::train(cfg, docs, 2);
   // A marker word is one piece with its word-start mark, not a lone mark and
   // then the marker (two tokens for every capitalised word); inside a word
@@ -173,37 +151,9 @@ TEST(Markers, ATokenizerTrainedWithThemKeepsThemAsPiecesAndDecodesBack) {
   tok.save((dir / "tokenizer.model").string());
   EXPECT_EQ(Tokenizer::load((dir / "tokenizer.model").string()).encode("The End"), tok.encode("The End"));
   EXPECT_EQ(shared_tokenizer().encode_pieces("The").front().find("xxmaj"), std::string::npos);
-  // "I" is a piece of its own, with no marker before it.
-  const auto with_i = tok.encode_pieces("so I loved");
-  for (const auto& piece : with_i) EXPECT_EQ(piece.find("xxmaj"), std::string::npos) << piece;
   auto word = tiny_config("word");
   word.markers = true;
   EXPECT_THROW(Tokenizer::train(word, docs, 1), ConfigError);
-}
-
-TEST(Markers, AModelTrainedBeforeTheWholeWordRulesKeepsItsOwn) {
-  // Trained as tokenizers were before 2026-12-03: the marker pieces, and no
-  // piece that names the whole-word rules.
-  std::string words;
-  for (const char* w : text::kMarkerWords) words += (words.empty() ? "" : ",") + std::string("\u2581") + w + "," + w;
-  std::vector<std::string> docs;
-  for (const auto& d : testing::tiny_documents(300)) docs.push_back(text::add_markers(d, text::MarkerRules::kLetterRuns));
-  std::string input;
-  for (const auto& d : docs) input += d + "\n";
-  testing::TempDir dir;
-  const auto corpus = (dir / "corpus.txt").string();
-  testing::write_file(corpus, input);
-  std::string model;
-  const std::unordered_map<std::string, std::string> args = {
-      {"input", corpus}, {"model_type", "unigram"}, {"vocab_size", "60"}, {"pad_id", "0"}, {"unk_id", "1"},
-       {"bos_id", "2"}, {"eos_id", "3"}, {"control_symbols", "<mask>"}, {"user_defined_symbols", words},
-       {"hard_vocab_limit", "false"}, {"minloglevel", "2"}};
-  const auto status = sentencepiece::SentencePieceTrainer::Train(args, nullptr, &model);
-  ASSERT_TRUE(status.ok()) << status.ToString();
-  const auto old = Tokenizer::from_serialized(model, "old model");
-  const auto pieces = old.encode_pieces("so I left");
-  EXPECT_NE(std::find(pieces.begin(), pieces.end(), "\u2581xxmaj"), pieces.end());
-  EXPECT_EQ(old.decode(old.encode("The film. I loved it")), "The film. I loved it");
 }
 
 TEST(Tokenizer, BatchEncodingMatchesOneByOne) {

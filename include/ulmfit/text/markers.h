@@ -14,18 +14,6 @@
 /// - xxrep N c: a character repeated N >= 4 times ("!!!!" -> "xxrep 4 !"; no space added around it,
 ///   so the text next to it is unchanged);
 /// - xxwrep N w: a word repeated N >= 3 times, one space apart.
-///
-/// Two sets of rules; a tokenizer model says which it was trained with:
-/// - kWholeWords (models trained since 2026-12-03): a marker for the first
-///   letters of a whitespace-separated word goes before the whole word
-///   ("\"Robots\"" -> "xxmaj \"robots\"", where kLetterRuns wrote
-///   "\"xxmaj robots\"" and split the word in two), and a lone upper case
-///   letter ("I", "A", the letters of "U.S.") stays as it is: a piece of its
-///   own is one token, a marker and the letter two. On the 500 validation
-///   reviews of bench/fastai_comparison.sh, with a tokenizer trained on its
-///   5,000: 14,021 markers instead of 16,032, 185,032 tokens instead of
-///   186,411 (bench/RESULTS.md, 2026-12-03).
-/// - kLetterRuns (earlier models): every letter run marked where it stands.
 /// Words are runs of letters (Unicode categories L*), or for xxwrep runs of
 /// letters and digits. A word whose case does not survive lower-casing and
 /// back (German sharp s, for one) is left as it is. Text that already holds
@@ -38,12 +26,7 @@ namespace ulmfit::text {
 /// The marker words, which a tokenizer keeps as single pieces.
 inline constexpr const char* kMarkerWords[] = {"xxmaj", "xxup", "xxrep", "xxwrep"};
 
-enum class MarkerRules { kLetterRuns, kWholeWords };
-/// A piece that a tokenizer trained with kWholeWords holds, so that models
-/// trained before keep the rules their vocabulary was made with.
-inline constexpr const char* kWholeWordsPiece = "<markers:whole-words>";
-
-std::string add_markers(std::string_view text, MarkerRules rules = MarkerRules::kWholeWords);
-std::string remove_markers(std::string_view text, MarkerRules rules = MarkerRules::kWholeWords);
+std::string add_markers(std::string_view text);
+std::string remove_markers(std::string_view text);
 
 }  // namespace ulmfit::text
