@@ -14,8 +14,8 @@
 #   bench/fastai_comparison.sh                 one tool after the other
 #   TOGETHER=1 bench/fastai_comparison.sh      both at once, a core each
 #   SEED=43 bench/fastai_comparison.sh         another seed for both tools (default 42)
-#   TOOLS=ulmfit bench/fastai_comparison.sh    ulmfit alone (fastai's runs repeat to the last digit
-#                                              for a seed: its row is printed when fastai.json is there)
+#   TOOLS=ulmfit bench/fastai_comparison.sh    ulmfit alone (fastai's seed-43 run repeated its figures
+#                                              to the last digit; its row is printed when fastai.json is there)
 # Runs go to $RUNS (default runs/fastai-comparison). fastai lives in its own
 # venv (bench/fastai/requirements.txt, torch from the product's venv), made
 # here when missing; the product never needs it.
