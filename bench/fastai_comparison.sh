@@ -15,7 +15,8 @@
 #   TOGETHER=1 bench/fastai_comparison.sh      both at once, a core each
 #   SEED=43 bench/fastai_comparison.sh         another seed for both tools (default 42)
 #   TOOLS=ulmfit bench/fastai_comparison.sh    ulmfit alone (fastai's seed-43 run repeated its figures
-#                                              to the last digit; its row is printed when fastai.json is there)
+#                                              to the last digit); a fastai.json already in $RUNS is
+#                                              printed, marked as an earlier run's
 # Runs go to $RUNS (default runs/fastai-comparison). fastai lives in its own
 # venv (bench/fastai/requirements.txt, torch from the product's venv), made
 # here when missing; the product never needs it.
@@ -50,9 +51,9 @@ run_fastai() {
   tail -1 "$runs/fastai.out" >"$runs/fastai.json"
 }
 
-if [[ ${TOOLS:-} == ulmfit ]]; then
-  run_ulmfit 2>"$runs/ulmfit.log" || { tail -5 "$runs/ulmfit.log" >&2; exit 1; }
-elif [[ ${TOGETHER:-0} == 1 ]]; then
+ulmfit_only=0
+[[ ${TOOLS:-} == ulmfit ]] && ulmfit_only=1
+if [[ ${TOGETHER:-0} == 1 && $ulmfit_only == 0 ]]; then
   run_ulmfit 2>"$runs/ulmfit.log" &
   u=$!
   run_fastai 2>"$runs/fastai.log" &
@@ -61,12 +62,12 @@ elif [[ ${TOGETHER:-0} == 1 ]]; then
   wait "$f" || { tail -5 "$runs/fastai.log" >&2; exit 1; }
 else
   run_ulmfit 2>"$runs/ulmfit.log" || { tail -5 "$runs/ulmfit.log" >&2; exit 1; }
-  run_fastai 2>"$runs/fastai.log" || { tail -5 "$runs/fastai.log" >&2; exit 1; }
+  if [[ $ulmfit_only == 0 ]]; then run_fastai 2>"$runs/fastai.log" || { tail -5 "$runs/fastai.log" >&2; exit 1; }; fi
 fi
 
-"$python" - "$runs" <<'PY'
+"$python" - "$runs" "$ulmfit_only" <<'PY'
 import json, math, pathlib, sys
-runs = pathlib.Path(sys.argv[1])
+runs, ulmfit_only = pathlib.Path(sys.argv[1]), sys.argv[2] == "1"
 words = json.loads((runs / "data" / "words.json").read_text())["lm_valid_words"]
 fa = json.loads((runs / "fastai.json").read_text()) if (runs / "fastai.json").is_file() else None
 lm_eval = json.loads((runs / "ulmfit-lm-eval.json").read_text())
@@ -80,7 +81,10 @@ ulmfit = {"lm_tokens_per_s": last_train["tokens_per_s"], "lm_valid_nll": lm_eval
 print(f"LM validation text: {words} words")
 print("| | LM tokens/s | LM valid tokens | perplexity per token | perplexity per word | classifier accuracy | called | fine-tune |")
 print("|---|---|---|---|---|---|---|---|")
-for name, r in (("ulmfit", ulmfit), ("fastai", fa)) if fa else (("ulmfit", ulmfit),):
+rows = [("ulmfit", ulmfit)]
+if fa:  # with TOOLS=ulmfit, a fastai.json left here by an earlier run: say so
+    rows.append(("fastai (fastai.json of an earlier run)" if ulmfit_only else "fastai", fa))
+for name, r in rows:
     print(f"| {name} | {r['lm_tokens_per_s']:,.0f} | {r['lm_valid_tokens']:,.0f} | "
           f"{math.exp(r['lm_valid_nll'] / r['lm_valid_tokens']):,.1f} | {math.exp(r['lm_valid_nll'] / words):,.1f} | "
           f"{100 * r['test_accuracy']:.2f} % | {' / '.join(f'{k} {v}' for k, v in r['called'].items())} | "
