@@ -139,6 +139,7 @@ TEST_F(CliImport, FinetuneFromAnImportNeedsOnlyTheDataAndKeepsWhatTheConfigSets)
   EXPECT_EQ(recipe.train.long_documents, "chunk");
   EXPECT_EQ(recipe.model.dropout.attention, 0.0);
   EXPECT_EQ(recipe.train.batch_size, 16);
+  EXPECT_FALSE(recipe.model.head_batch_norm);
 
   // What the user sets wins, and a plain LR or unfreeze keeps the recipe's
   // stage LRs or unfreezing plan out.
