@@ -38,10 +38,14 @@ int free_port() {
 }
 
 /// Per global step, the loss a run logged (the last line for a step wins: a
-/// resumed run logs again the steps after its checkpoint).
+/// resumed run logs again the steps after its checkpoint). Only whole lines
+/// are read: the tests poll this file while rank 0 appends to it, and a
+/// reader can see a line that straddles a page half written.
 std::map<std::int64_t, double> step_losses(const fs::path& run) {
   std::map<std::int64_t, double> losses;
-  std::istringstream in(util::read_file(run / "metrics.jsonl"));
+  std::string text = util::read_file(run / "metrics.jsonl");
+  text.resize(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
+  std::istringstream in(text);
   for (std::string line; std::getline(in, line);) {
     const auto j = nlohmann::json::parse(line);
     if (!j.contains("eval") && j.contains("loss")) losses[j.at("global_step").get<std::int64_t>()] = j.at("loss");
@@ -198,6 +202,8 @@ TEST_F(CliDistributed, AKilledRankStopsTheOtherNamingItAndTheRunResumesExactly) 
 
   // Another world size is refused with one line, and the run is left as it was.
   const auto before = util::read_file(dir_ / "run/metrics.jsonl");
+  ASSERT_FALSE(before.empty());
+  EXPECT_EQ(before.back(), '\n') << "rank 0 stopped with a line half written";
   const auto refused = cli_run("pretrain --resume " + (dir_ / "run").string(), dir_.path());
   EXPECT_EQ(refused.code, 2);
   EXPECT_THAT(refused.err, HasSubstr("written by 2 rank(s), resumed by 1"));
