@@ -25,23 +25,45 @@ using Clock = std::chrono::steady_clock;
 /// weights or the LR are broken beyond skipping.
 constexpr int kMaxConsecutiveSkips = 100;
 
+/// Optimizer groups per layer group: one, or two when biases and norm scales
+/// (the one-dimensional parameters) go without weight decay. `layer_group`
+/// says which layer group each optimizer group belongs to, for its LR.
 template <class Optimizer, class Options>
 std::unique_ptr<torch::optim::Optimizer> build_optimizer(const std::vector<nn::ParameterGroup>& groups,
-                                                         const config::OptimizerConfig& cfg) {
+                                                         const config::OptimizerConfig& cfg,
+                                                         std::vector<std::size_t>& layer_group) {
   const auto options = Options(1e-3)
                            .betas(std::make_tuple(cfg.betas.at(0), cfg.betas.at(1)))
                            .eps(cfg.eps)
                            .weight_decay(cfg.weight_decay);
   std::vector<torch::optim::OptimizerParamGroup> param_groups;
-  for (const auto& g : groups) param_groups.emplace_back(g, std::make_unique<Options>(options));
+  layer_group.clear();
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    if (cfg.decay_biases_and_norms) {
+      param_groups.emplace_back(groups[g], std::make_unique<Options>(options));
+      layer_group.push_back(g);
+      continue;
+    }
+    std::vector<torch::Tensor> decayed, undecayed;
+    for (const auto& p : groups[g]) (p.dim() >= 2 ? decayed : undecayed).push_back(p);
+    for (auto* params : {&decayed, &undecayed}) {
+      if (params->empty()) continue;
+      auto group_options = std::make_unique<Options>(options);
+      if (params == &undecayed) group_options->weight_decay(0.0);
+      param_groups.emplace_back(*params, std::move(group_options));
+      layer_group.push_back(g);
+    }
+  }
   return std::make_unique<Optimizer>(param_groups, options);
 }
 
-/// One parameter group per layer group, so each can get its own LR.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<nn::ParameterGroup>& groups,
-                                                        const config::OptimizerConfig& cfg) {
-  if (cfg.name == "adamw") return build_optimizer<torch::optim::AdamW, torch::optim::AdamWOptions>(groups, cfg);
-  return build_optimizer<torch::optim::Adam, torch::optim::AdamOptions>(groups, cfg);
+                                                        const config::OptimizerConfig& cfg,
+                                                        std::vector<std::size_t>& layer_group) {
+  if (cfg.name == "adamw") {
+    return build_optimizer<torch::optim::AdamW, torch::optim::AdamWOptions>(groups, cfg, layer_group);
+  }
+  return build_optimizer<torch::optim::Adam, torch::optim::AdamOptions>(groups, cfg, layer_group);
 }
 
 void set_group_options(torch::optim::OptimizerParamGroup& group, double lr, double beta1) {
@@ -101,7 +123,7 @@ Learner::Learner(Task& task, FitOptions options, FitCallbacks callbacks)
       callbacks_(std::move(callbacks)),
       groups_(task.layer_groups()),
       spikes_(options_.spike_threshold, options_.spike_interval) {
-  optimizer_ = make_optimizer(groups_, options_.optimizer);
+  optimizer_ = make_optimizer(groups_, options_.optimizer, layer_group_of_optimizer_group_);
 }
 
 void Learner::freeze_to(int trainable_groups) {
@@ -115,7 +137,9 @@ void Learner::freeze_to(int trainable_groups) {
 void Learner::set_lrs(double peak_lr, double factor, double beta1) {
   const auto lrs = discriminative_lrs(peak_lr, options_.discriminative_factor, groups_.size());
   auto& param_groups = optimizer_->param_groups();
-  for (std::size_t g = 0; g < param_groups.size(); ++g) set_group_options(param_groups[g], lrs[g] * factor, beta1);
+  for (std::size_t g = 0; g < param_groups.size(); ++g) {
+    set_group_options(param_groups[g], lrs[layer_group_of_optimizer_group_[g]] * factor, beta1);
+  }
 }
 
 Learner::StageSpan Learner::stage_span(int epoch) const {

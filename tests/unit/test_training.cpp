@@ -121,6 +121,41 @@ TEST(Learner, DiscriminativeLrsReachTheOptimizer) {
   }
 }
 
+TEST(Learner, WithoutDecayOnBiasesAndNormsTheyGetUndecayedGroupsAtTheirLayerGroupsLr) {
+  Tiny tiny;
+  nn::SequenceClassifier clf(Tiny::backbone(), nn::SequenceClassifierOptions(2).bptt(4));
+  tasks::ClassificationTask task(clf, tiny.clf_corpus, nullptr, {4, 8, 0, 4, torch::kCPU});
+  auto options = Tiny::fit(1, 0.01);
+  options.discriminative_factor = 2.0;
+  options.optimizer.weight_decay = 0.01;
+  options.optimizer.decay_biases_and_norms = false;
+  train::Learner learner(task, options);
+  learner.set_lrs(0.01, 0.5, 0.9);
+  const auto layer_groups = clf->layer_groups();  // embedding, lstm0, lstm1, head
+  std::size_t params_seen = 0, params_total = 0;
+  for (const auto& g : layer_groups) params_total += g.size();
+  for (const auto& group : learner.optimizer().param_groups()) {
+    const auto& adamw = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    ASSERT_FALSE(group.params().empty());
+    const bool vectors = group.params().front().dim() < 2;
+    EXPECT_DOUBLE_EQ(adamw.weight_decay(), vectors ? 0.0 : 0.01);
+    for (const auto& p : group.params()) {
+      EXPECT_EQ(p.dim() < 2, vectors) << "a matrix and a vector share an optimizer group";
+      // Its LR is the one of the layer group it came from.
+      for (std::size_t g = 0; g < layer_groups.size(); ++g) {
+        for (const auto& q : layer_groups[g]) {
+          if (!q.is_same(p)) continue;
+          ++params_seen;
+          EXPECT_DOUBLE_EQ(adamw.lr(), 0.005 / std::pow(2.0, 3 - static_cast<double>(g)));
+        }
+      }
+    }
+  }
+  EXPECT_EQ(params_seen, params_total);
+  // The head has biases (and BatchNorm), the embedding has none: more groups than layer groups.
+  EXPECT_GT(learner.optimizer().param_groups().size(), layer_groups.size());
+}
+
 TEST(Learner, ClassifierOverfitsATinyBatch) {
   torch::manual_seed(1);
   Tiny tiny;

@@ -195,6 +195,7 @@ struct OptimizerConfig {
   std::string name = "adamw";              // adam | adamw
   std::vector<double> betas = {0.9, 0.99};
   double weight_decay = 0.01;
+  bool decay_biases_and_norms = true;  // false: fastai's and transformers' rule, decay on matrices only
   double eps = 1e-5;
 
   template <class V>
@@ -202,6 +203,9 @@ struct OptimizerConfig {
     v.value("name", name, "adam | adamw (decoupled weight decay)", one_of({"adam", "adamw"}));
     v.value("betas", betas, "Adam's beta1, beta2", Check<std::vector<double>>(check_betas));
     v.value("weight_decay", weight_decay, "weight decay", at_least(0.0));
+    v.value("decay_biases_and_norms", decay_biases_and_norms,
+            "weight decay on one-dimensional parameters too (biases, norm scales); false leaves them undecayed, "
+            "as fastai (wd_bn_bias=False) and the transformers Trainer do");
     v.value("eps", eps, "Adam's epsilon", positive());
   }
 

@@ -121,6 +121,7 @@ class Learner {
   FitCallbacks callbacks_;
   std::vector<nn::ParameterGroup> groups_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<std::size_t> layer_group_of_optimizer_group_;  // each optimizer group's index in groups_
   LoopPosition pos_;
   std::vector<torch::Tensor> restored_carried_;  // applied once the epoch is positioned
   std::string last_checkpoint_;                 // for messages: where and when
