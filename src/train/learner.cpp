@@ -38,21 +38,19 @@ std::unique_ptr<torch::optim::Optimizer> build_optimizer(const std::vector<nn::P
                            .weight_decay(cfg.weight_decay);
   std::vector<torch::optim::OptimizerParamGroup> param_groups;
   layer_group.clear();
+  const auto add = [&](const std::vector<torch::Tensor>& params, std::size_t g, double weight_decay) {
+    param_groups.emplace_back(params, std::make_unique<Options>(Options(options).weight_decay(weight_decay)));
+    layer_group.push_back(g);
+  };
   for (std::size_t g = 0; g < groups.size(); ++g) {
     if (cfg.decay_biases_and_norms) {
-      param_groups.emplace_back(groups[g], std::make_unique<Options>(options));
-      layer_group.push_back(g);
+      add(groups[g], g, cfg.weight_decay);
       continue;
     }
-    std::vector<torch::Tensor> decayed, undecayed;
-    for (const auto& p : groups[g]) (p.dim() >= 2 ? decayed : undecayed).push_back(p);
-    for (auto* params : {&decayed, &undecayed}) {
-      if (params->empty()) continue;
-      auto group_options = std::make_unique<Options>(options);
-      if (params == &undecayed) group_options->weight_decay(0.0);
-      param_groups.emplace_back(*params, std::move(group_options));
-      layer_group.push_back(g);
-    }
+    std::vector<torch::Tensor> matrices, vectors;
+    for (const auto& p : groups[g]) (p.dim() >= 2 ? matrices : vectors).push_back(p);
+    if (!matrices.empty()) add(matrices, g, cfg.weight_decay);
+    if (!vectors.empty()) add(vectors, g, 0.0);
   }
   return std::make_unique<Optimizer>(param_groups, options);
 }

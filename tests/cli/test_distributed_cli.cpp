@@ -44,7 +44,8 @@ int free_port() {
 std::map<std::int64_t, double> step_losses(const fs::path& run) {
   std::map<std::int64_t, double> losses;
   std::string text = util::read_file(run / "metrics.jsonl");
-  text.resize(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
+  const auto last_newline = text.rfind('\n');
+  text.resize(last_newline == std::string::npos ? 0 : last_newline + 1);
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) {
     const auto j = nlohmann::json::parse(line);
