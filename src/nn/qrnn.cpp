@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "ulmfit/nn/forget_mult.h"
+#include "ulmfit/nn/fo_pool.h"
 
 namespace ulmfit::nn {
 
@@ -28,11 +28,9 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> QrnnLayerImpl::forward(c
     source = torch::cat({torch::cat({before, x.narrow(1, 0, x.size(1) - 1)}, 1), x}, 2);
   }
   const auto w = is_training() && options.weight_p() > 0.0 ? torch::dropout(weight, options.weight_p(), true) : weight;
-  const auto gates = torch::nn::functional::linear(source, w, bias).chunk(3, 2);
-  const auto z = gates[0].tanh(), f = gates[1].sigmoid(), o = gates[2].sigmoid();
-  const auto c = forget_mult(z, f, c0.defined() ? c0.squeeze(0) : torch::Tensor());
-  const auto out = o.to(c.dtype()) * c;
-  return {out, c.select(1, c.size(1) - 1).unsqueeze(0), x.narrow(1, x.size(1) - 1, 1).transpose(0, 1)};
+  const auto gates = torch::nn::functional::linear(source, w, bias);
+  const auto [out, c_last] = fo_pool(gates, c0.defined() ? c0.squeeze(0) : torch::Tensor());
+  return {out, c_last.unsqueeze(0), x.narrow(1, x.size(1) - 1, 1).transpose(0, 1)};
 }
 
 QrnnImpl::QrnnImpl(QrnnOptions opts) : RecurrentEncoderImpl(std::move(opts), "Qrnn") {

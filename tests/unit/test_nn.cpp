@@ -1,8 +1,10 @@
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "../test_helpers.h"
 #include "ulmfit/nn/awd_lstm.h"
-#include "ulmfit/nn/forget_mult.h"
+#include "ulmfit/nn/fo_pool.h"
 #include "ulmfit/nn/qrnn.h"
 #include "ulmfit/nn/ngram_bag.h"
 #include "ulmfit/nn/heads.h"
@@ -69,30 +71,46 @@ TEST_F(NnTest, EmbeddingDropoutDropsWholeRows) {
   EXPECT_TRUE(torch::equal(nn::embedding_dropout(w, 0.5, false), w));
 }
 
-// QRNN's fused recurrence against the plain loop of tensor operations, in
-// double precision: outputs and the gradients of z, f and c0.
-TEST_F(NnTest, FusedForgetMultMatchesThePlainLoopForwardAndBackward) {
+// QRNN's fused pooling (activations, recurrence, output gate) against the
+// plain loop of tensor operations, in double precision: h, the last c, and
+// the gradients of the gates and c0 through both outputs.
+TEST_F(NnTest, FusedFoPoolMatchesThePlainLoopForwardAndBackward) {
   for (const int64_t hidden : {5, 64, 131}) {  // under, at and over one vectorised span
     const auto opts = torch::TensorOptions().dtype(torch::kDouble).requires_grad(true);
-    const auto z = torch::randn({3, 17, hidden}, opts), f = torch::rand({3, 17, hidden}, opts),
-               c0 = torch::randn({3, hidden}, opts);
-    const auto fused = nn::forget_mult(z, f, c0);
-    const auto plain = nn::forget_mult_reference(z, f, c0);
-    EXPECT_EQ(fused.scalar_type(), torch::kDouble);
-    EXPECT_LT((fused - plain).abs().max().item<double>(), 1e-12);
-    const auto weights = torch::randn({3, 17, hidden}, torch::kDouble);
-    const auto fused_grads = torch::autograd::grad({(fused * weights).sum()}, {z, f, c0});
-    const auto plain_grads = torch::autograd::grad({(plain * weights).sum()}, {z, f, c0});
-    for (std::size_t i = 0; i < 3; ++i) {
+    const auto gates = (2 * torch::randn({3, 17, 3 * hidden}, torch::kDouble)).requires_grad_(true);
+    const auto c0 = torch::randn({3, hidden}, opts);
+    const auto [h, last] = nn::fo_pool(gates, c0);
+    const auto [plain_h, plain_last] = nn::fo_pool_reference(gates, c0);
+    ASSERT_EQ(h.sizes(), (std::vector<int64_t>{3, 17, hidden}));
+    EXPECT_EQ(h.scalar_type(), torch::kDouble);
+    EXPECT_LT((h - plain_h).abs().max().item<double>(), 1e-12);
+    EXPECT_LT((last - plain_last).abs().max().item<double>(), 1e-12);
+    const auto weights = torch::randn({3, 17, hidden}, torch::kDouble), last_weights = torch::randn({3, hidden});
+    const auto loss = (h * weights).sum() + (last * last_weights).sum();
+    const auto plain_loss = (plain_h * weights).sum() + (plain_last * last_weights).sum();
+    const auto fused_grads = torch::autograd::grad({loss}, {gates, c0});
+    const auto plain_grads = torch::autograd::grad({plain_loss}, {gates, c0});
+    for (std::size_t i = 0; i < 2; ++i) {
       EXPECT_LT((fused_grads[i] - plain_grads[i]).abs().max().item<double>(), 1e-12) << "gradient " << i;
     }
+    // Only h used, as a layer's state is detached between windows: no gradient reaches c_last.
+    const auto h_only = torch::autograd::grad({(nn::fo_pool(gates, c0).first * weights).sum()}, {gates})[0];
+    const auto plain_h_only =
+        torch::autograd::grad({(nn::fo_pool_reference(gates, c0).first * weights).sum()}, {gates})[0];
+    EXPECT_LT((h_only - plain_h_only).abs().max().item<double>(), 1e-12);
   }
-  // No initial state means zeros; fp32 in, fp32 out.
-  const auto z = torch::randn({2, 4, 3}), f = torch::rand({2, 4, 3});
-  EXPECT_TRUE(torch::allclose(nn::forget_mult(z, f, {}), nn::forget_mult_reference(z, f, torch::zeros({2, 3}))));
-  // The recurrence itself, by hand for one step from c0.
-  const auto one = nn::forget_mult(torch::full({1, 1, 1}, 2.0), torch::full({1, 1, 1}, 0.25), torch::full({1, 1}, 4.0));
-  EXPECT_DOUBLE_EQ(one.item<double>(), 0.25 * 2.0 + 0.75 * 4.0);
+  // bf16 gates (autocast's): fp32 state and output, the gates' gradient back in bf16.
+  const auto gates = torch::randn({2, 6, 12}).to(torch::kBFloat16).requires_grad_(true);
+  const auto [h, last] = nn::fo_pool(gates, {});
+  const auto [plain_h, plain_last] = nn::fo_pool_reference(gates, torch::zeros({2, 4}));
+  EXPECT_EQ(h.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(torch::allclose(h, plain_h, 1e-5, 1e-6));
+  EXPECT_EQ(torch::autograd::grad({h.sum()}, {gates})[0].scalar_type(), torch::kBFloat16);
+  // The recurrence itself, by hand for one step from c0: z = tanh(0.5), f = o = sigmoid(0).
+  const auto [one, one_last] = nn::fo_pool(torch::tensor({0.5, 0.0, 0.0}, torch::kDouble).view({1, 1, 3}),
+                                           torch::full({1, 1}, 4.0, torch::kDouble));
+  EXPECT_DOUBLE_EQ(one_last.item<double>(), 0.5 * std::tanh(0.5) + 0.5 * 4.0);
+  EXPECT_DOUBLE_EQ(one.item<double>(), 0.5 * one_last.item<double>());
 }
 
 TEST_F(NnTest, QrnnNeverLetsAFutureTokenChangeAnEarlierOutput) {

@@ -3,8 +3,8 @@
 /// 2019): AWD-LSTM's embedding, dropouts and weight tying, with each LSTM
 /// replaced by a quasi-recurrent layer. A layer computes its gates for every
 /// time step in one matrix product over a causal window of inputs (two
-/// tokens on the first layer, one above), then runs the cheap elementwise
-/// recurrence forget_mult:
+/// tokens on the first layer, one above), then the cheap elementwise
+/// recurrence, fo_pool (fo_pool.h):
 ///   z, f, o = tanh, sigmoid, sigmoid of W [x_{t-1}, x_t] + b
 ///   c_t = f_t z_t + (1 - f_t) c_{t-1};  h_t = o_t c_t
 /// DropConnect (weight_p) drops entries of W, as AWD-LSTM's does its
