@@ -3,7 +3,7 @@
 # 1. Training throughput (`ulmfit bench --only lm`, synthetic ids) at the
 #    quickstart's size (emb 128, hidden 384, 3 layers, 8k vocabulary) and at
 #    configs/wikitext2-lm.yaml's (emb 400, hidden 1152, 3 layers, 16k), in fp32
-#    and bf16, alternating backbones.
+#    and bf16 (where the CPU has it natively), alternating backbones.
 # 2. Validation perplexity on WikiText-2 at equal wall time: the quickstart LM
 #    config (first $DOCS articles, precision auto) for one epoch with each
 #    backbone, then the QRNN again for as many epochs as fit in the AWD-LSTM's
@@ -15,8 +15,16 @@ runs=${RUNS:-runs/qrnn}
 docs=${DOCS:-300}
 mkdir -p "$runs"
 echo "# QRNN vs AWD-LSTM, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+# bf16 only where the CPU multiplies it natively: elsewhere LibTorch emulates
+# it, a full-size step takes minutes, and precision auto would not pick it.
+precisions=(fp32)
+if grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then
+  precisions+=(bf16)
+else
+  echo "# no native bf16 on this CPU: fp32 only"
+fi
 for config in configs/quickstart-pretrain.yaml configs/wikitext2-lm.yaml; do
-  for precision in fp32 bf16; do
+  for precision in "${precisions[@]}"; do
     for backbone in awd_lstm qrnn; do
       "$bin" bench --config "$config" --set "model.backbone=$backbone" "precision=$precision" --only lm --steps 8 --warmup 2 \
         2>/dev/null | python3 -c "import json, sys; d = json.load(sys.stdin); \
