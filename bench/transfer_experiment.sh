@@ -44,7 +44,7 @@ timed "classifier (a) from scratch" "$bin" finetune --config "$scratch_cfg" --ou
 test_data="$ULMFIT_DATA/imdb/aclImdb/test"
 for arm in scratch transfer; do
   "$bin" evaluate --model "$runs/$arm" --data "$test_data" --limit 5000 --balanced --json >"$runs/$arm-test.json"
-  echo "$arm: $(grep -o '"predicted_[a-z]*":[0-9]*' "$runs/$arm-test.json" | tr '\n' ' ')"
+  echo "$arm: predicted $(predicted_counts "$runs/$arm-test.json")"
 done
 grep -h '"eval":true' "$pretrained/metrics.jsonl" "$runs/adapt/metrics.jsonl" | sed 's/^/LM eval: /'
 awk 'FNR == 1 { match($0, /"accuracy":[0-9.]+/); acc[FILENAME] = substr($0, RSTART + 11, RLENGTH - 11) }
