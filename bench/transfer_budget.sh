@@ -2,7 +2,7 @@
 # Issue 13's two-hour line: an AWD-LSTM LM pretrained on unlabelled IMDB
 # reviews within a budget of LM training time, then the gradual-unfreezing
 # classifier on 1,000 labels, beside the n-grams baseline trained in the same
-# run. Both are scored on the same 5,000 balanced IMDB test reviews. Prints
+# run. Every arm is scored on the same 5,000 balanced IMDB test reviews. Prints
 # each stage's time, the LM's validation perplexity and the budget verdict.
 #   bench/transfer_budget.sh            runs go to $RUNS (default runs/budget)
 #   BUDGET_S=7200                       the LM time allowed (default two hours)
