@@ -16,12 +16,7 @@ timed() {  # name command...: runs the command (stdout dropped), prints "name: N
 }
 
 predicted_counts() {  # evaluate.json: "label N ..." per class, the confusion matrix's column sums
-  awk '{
-    match($0, /"labels":\[[^]]*\]/); n = split(substr($0, RSTART + 10, RLENGTH - 11), label, ",")
-    match($0, /"confusion":\[\[[-0-9,\[\]]*\]\]/); body = substr($0, RSTART + 14, RLENGTH - 16)
-    rows = split(body, row, /\],\[/)
-    for (r = 1; r <= rows; ++r) { split(row[r], cell, ","); for (c = 1; c <= n; ++c) count[c] += cell[c] }
-    for (c = 1; c <= n; ++c) { gsub(/"/, "", label[c]); printf "%s%s %d", (c > 1 ? " " : ""), label[c], count[c] }
-    print ""
-  }' "$1"
+  python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+print(" ".join("%s %d" % (name, sum(row[j] for row in r["confusion"])) for j, name in enumerate(r["labels"])))' "$1"
 }
