@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Tunes a fine-tuning recipe without touching the test reviews: the 25,000
+# labelled training reviews are split by movie into a training pool (even IMDB
+# title numbers) and a dev pool (odd ones), so that, as with the test reviews,
+# no dev review is about a movie the classifier trained on. finetune draws its
+# labels from the first as $CONFIG says; DEV (default 1,000) balanced reviews
+# of the second score it. Each argument is one recipe: a quoted list of config
+# overrides ("" = the config as it is).
+#   CONFIG=bench/configs/transfer-classifier.yaml FROM=runs/budget/lm bench/finetune_dev.sh "" "train.epochs=3"
+#   CONFIG    the classifier config (required)
+#   FROM      the run to fine-tune (empty: from scratch)
+#   RUNS      where the runs go (default runs/finetune-dev)
+#   DEV       how many dev reviews score each recipe (default 1000)
+# Expects a built tree.
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+config=${CONFIG:?CONFIG names the classifier config}
+# Line i of urls_LABEL.txt names the movie of review i. Before 2026-12-03 the
+# split went by review id parity, which put reviews of one movie on both sides.
+split="$ULMFIT_DATA/imdb/dev-split-by-movie"
+if [[ ! -f "$split/.complete" ]]; then
+  rm -rf "$split"
+  for label in neg pos; do
+    mkdir -p "$split/pool/$label" "$split/dev/$label"
+    mapfile -t urls <"$ULMFIT_DATA/imdb/aclImdb/train/urls_$label.txt"
+    for f in "$ULMFIT_DATA/imdb/aclImdb/train/$label"/*.txt; do
+      id=$(basename "$f"); id=${id%%_*}
+      title=${urls[id]#*/title/tt}; title=${title%%/*}
+      if (( 10#$title % 2 == 0 )); then ln -s "$f" "$split/pool/$label/"; else ln -s "$f" "$split/dev/$label/"; fi
+    done
+  done
+  touch "$split/.complete"
+fi
+runs=${RUNS:-runs/finetune-dev}
+mkdir -p "$runs"
+from=()
+[[ -z ${FROM:-} ]] || from=(--from "$FROM")
+i=0
+for recipe in "$@"; do
+  i=$((i + 1))
+  sets=(--set "data.train.path=$split/pool")
+  for s in $recipe; do sets+=(--set "$s"); done
+  start=$(date +%s)
+  "$bin" finetune --config "$config" "${from[@]}" --out "$runs/r$i" --overwrite "${sets[@]}" \
+    >/dev/null 2>"$runs/r$i.log"
+  took=$(( $(date +%s) - start ))
+  "$bin" evaluate --model "$runs/r$i" --data "$split/dev" --limit "${DEV:-1000}" --balanced --json >"$runs/r$i-dev.json" 2>/dev/null
+  acc=$(python3 - "$runs/r$i-dev.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+c = r["confusion"]
+print("%.2f %% (predicted neg %d, pos %d)" % (100 * r["accuracy"], c[0][0] + c[1][0], c[0][1] + c[1][1]))
+PY
+)
+  echo "dev accuracy $acc, finetune $took s, from ${FROM:-scratch}, recipe: ${recipe:-as configured}"
+done
