@@ -1,48 +1,74 @@
 #!/usr/bin/env bash
 # Issue 13's two-hour line: an AWD-LSTM LM pretrained on unlabelled IMDB
-# reviews within a budget of LM training time, then the gradual-unfreezing
-# classifier on 1,000 labels, beside the n-grams baseline trained in the same
-# run. Every arm is scored on the same 5,000 balanced IMDB test reviews. Prints
-# each stage's time, the LM's validation perplexity and the budget verdict.
+# reviews within a budget of LM training time, then the classifier on 1,000
+# labels, beside the n-grams baseline trained in the same run on the same
+# labels. Every arm is scored on the same 5,000 balanced IMDB test reviews.
+# Prints each stage's time, the LM's validation perplexity, the budget verdict
+# and each arm's accuracy per label draw and on average.
 #   bench/transfer_budget.sh            runs go to $RUNS (default runs/budget)
 #   BUDGET_S=7200                       the LM time allowed (default two hours)
+#   LM=runs/budget/lm                   reuse an LM this script trained before (its time is not re-measured)
+#   SEEDS="42 43 44"                    one classifier per seed and arm: the seed draws the labels (default 42)
 #   SCRATCH=1                           also the from-scratch classifier
+#   GRADUAL=1                           also fastai's gradual-unfreezing classifier (transfer-classifier.yaml)
 #   THREADS=N                           threads for every stage (default 0: the idle cores at start-up)
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 runs=${RUNS:-runs/budget}
 budget=${BUDGET_S:-7200}
-clf_cfg=bench/configs/transfer-classifier.yaml
 threads=(--set "threads=${THREADS:-0}")
 mkdir -p "$runs"
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
 echo "transfer on a budget, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $cpu"
 
-start=$(date +%s)
-timed "pretrain (45,000 unlabelled IMDB reviews)" \
-  "$bin" pretrain --config bench/configs/budget-pretrain.yaml --out "$runs/lm" --overwrite "${threads[@]}"
-lm_s=$(( $(date +%s) - start ))
-grep -h '"eval":true' "$runs/lm/metrics.jsonl" | sed 's/^/LM eval: /'
-if (( lm_s <= budget )); then verdict=within; else verdict=OVER; fi
-echo "LM time: $lm_s s of a $budget s budget ($verdict)"
+lm=${LM:-$runs/lm}
+if [[ -z ${LM:-} ]]; then
+  start=$(date +%s)
+  timed "pretrain (45,000 unlabelled IMDB reviews)" \
+    "$bin" pretrain --config bench/configs/budget-pretrain.yaml --out "$lm" --overwrite "${threads[@]}"
+  lm_s=$(( $(date +%s) - start ))
+  if (( lm_s <= budget )); then verdict=within; else verdict=OVER; fi
+  echo "LM time: $lm_s s of a $budget s budget ($verdict)"
+else
+  echo "LM: reusing $lm (its time was measured when it was trained)"
+fi
+grep -h '"eval":true' "$lm/metrics.jsonl" | sed 's/^/LM eval: /'
 
-timed "classifier from the LM" \
-  "$bin" finetune --config "$clf_cfg" --from "$runs/lm" --out "$runs/transfer" --overwrite "${threads[@]}"
-timed "n-grams" "$bin" finetune --config configs/imdb-ngrams.yaml --out "$runs/ngrams" --overwrite "${threads[@]}"
-arms="ngrams transfer"
+arms="transfer ngrams"
+[[ ${GRADUAL:-0} != 1 ]] || arms="$arms gradual"
 if [[ ${SCRATCH:-0} == 1 ]]; then
   # shellcheck source=../scripts/lib/scratch_config.sh
   source "$root/scripts/lib/scratch_config.sh"
-  scratch_cfg=$(dirname "$clf_cfg")/.scratch-budget-$(basename "$clf_cfg")
-  scratch_config "$clf_cfg" "$scratch_cfg"
+  scratch_cfg=bench/configs/.scratch-budget-transfer-classifier.yaml
+  scratch_config bench/configs/transfer-classifier.yaml "$scratch_cfg"
   trap 'rm -f "$scratch_cfg"' EXIT
-  timed "classifier from scratch" \
-    "$bin" finetune --config "$scratch_cfg" --out "$runs/scratch" --overwrite "${threads[@]}"
   arms="$arms scratch"
 fi
+train_arm() {  # arm seed: fine-tunes one classifier into $runs/ARM-sSEED
+  local how
+  case $1 in
+    transfer) how=(--config bench/configs/budget-classifier.yaml --from "$lm") ;;
+    gradual) how=(--config bench/configs/transfer-classifier.yaml --from "$lm") ;;
+    ngrams) how=(--config configs/imdb-ngrams.yaml) ;;
+    scratch) how=(--config "$scratch_cfg") ;;
+  esac
+  "$bin" finetune "${how[@]}" --out "$runs/$1-s$2" --overwrite --set "seed=$2" "${threads[@]}"
+}
+for seed in ${SEEDS:-42}; do
+  for arm in $arms; do
+    timed "$arm, seed $seed" train_arm "$arm" "$seed"
+    "$bin" evaluate --model "$runs/$arm-s$seed" --data "$ULMFIT_DATA/imdb/aclImdb/test" --limit 5000 --balanced \
+      --json >"$runs/$arm-s$seed-test.json"
+    accuracy=$(grep -o '"accuracy":[0-9.]*' "$runs/$arm-s$seed-test.json" | cut -d: -f2)
+    echo "$arm, seed $seed, on 5,000 test reviews: accuracy $accuracy," \
+      "predicted $(predicted_counts "$runs/$arm-s$seed-test.json")"
+  done
+done
 for arm in $arms; do
-  "$bin" evaluate --model "$runs/$arm" --data "$ULMFIT_DATA/imdb/aclImdb/test" --limit 5000 --balanced --json \
-    >"$runs/$arm-test.json"
-  accuracy=$(grep -o '"accuracy":[0-9.]*' "$runs/$arm-test.json" | cut -d: -f2)
-  echo "$arm on 5,000 test reviews: accuracy $accuracy, predicted $(predicted_counts "$runs/$arm-test.json")"
+  python3 - "$arm" "$runs"/"$arm"-s*-test.json <<'PY'
+import json, statistics, sys
+acc = [100 * json.load(open(f))["accuracy"] for f in sys.argv[2:]]
+spread = " +- %.2f (sample sd)" % statistics.stdev(acc) if len(acc) > 1 else ""
+print("%s: mean test accuracy %.2f %%%s over %d label draws" % (sys.argv[1], statistics.mean(acc), spread, len(acc)))
+PY
 done
