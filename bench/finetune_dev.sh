@@ -18,6 +18,10 @@ config=${CONFIG:?CONFIG names the classifier config}
 # Line i of urls_LABEL.txt names the movie of review i. Before 2026-12-03 the
 # split went by review id parity, which put reviews of one movie on both sides.
 split="$ULMFIT_DATA/imdb/dev-split-by-movie"
+# Two instances started together would each build the split and delete the
+# other's links (it happened on 2026-12-04): the first builds, the others wait.
+exec 9>"$split.lock"
+flock 9
 if [[ ! -f "$split/.complete" ]]; then
   rm -rf "$split"
   for label in neg pos; do
@@ -31,6 +35,7 @@ if [[ ! -f "$split/.complete" ]]; then
   done
   touch "$split/.complete"
 fi
+flock -u 9
 runs=${RUNS:-runs/finetune-dev}
 mkdir -p "$runs"
 from=()
