@@ -9,6 +9,7 @@
 #   BUDGET_S=7200                       the LM time allowed (default two hours)
 #   LM=runs/budget/lm                   reuse an LM this script trained before (its time is not re-measured)
 #   SEEDS="42 43 44"                    one classifier per seed and arm: the seed draws the labels (default 42)
+#                                       the means cover every ARM-sSEED-test.json in $RUNS, earlier runs' too
 #   SCRATCH=1                           also the from-scratch classifier
 #   GRADUAL=1                           also fastai's gradual-unfreezing classifier (transfer-classifier.yaml)
 #   THREADS=N                           threads for every stage (default 0: the idle cores at start-up)
