@@ -49,13 +49,8 @@ for recipe in "$@"; do
   "$bin" finetune --config "$config" "${from[@]}" --out "$runs/r$i" --overwrite "${sets[@]}" \
     >/dev/null 2>"$runs/r$i.log"
   took=$(( $(date +%s) - start ))
-  "$bin" evaluate --model "$runs/r$i" --data "$split/dev" --limit "${DEV:-1000}" --balanced --json >"$runs/r$i-dev.json" 2>/dev/null
-  acc=$(python3 - "$runs/r$i-dev.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-c = r["confusion"]
-print("%.2f %% (predicted neg %d, pos %d)" % (100 * r["accuracy"], c[0][0] + c[1][0], c[0][1] + c[1][1]))
-PY
-)
-  echo "dev accuracy $acc, finetune $took s, from ${FROM:-scratch}, recipe: ${recipe:-as configured}"
+  json=$runs/r$i-dev.json
+  "$bin" evaluate --model "$runs/r$i" --data "$split/dev" --limit "${DEV:-1000}" --balanced --json >"$json" 2>/dev/null
+  acc=$(python3 -c 'import json, sys; print("%.2f" % (100 * json.load(open(sys.argv[1]))["accuracy"]))' "$json")
+  echo "dev accuracy $acc % (predicted $(predicted_counts "$json")), finetune $took s, from ${FROM:-scratch}, recipe: ${recipe:-as configured}"
 done
