@@ -15,27 +15,8 @@
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 config=${CONFIG:?CONFIG names the classifier config}
-# Line i of urls_LABEL.txt names the movie of review i. Before 2026-12-03 the
-# split went by review id parity, which put reviews of one movie on both sides.
-split="$ULMFIT_DATA/imdb/dev-split-by-movie"
-# Two instances started together would each build the split and delete the
-# other's links (it happened on 2026-12-04): the first builds, the others wait.
-exec 9>"$split.lock"
-flock 9
-if [[ ! -f "$split/.complete" ]]; then
-  rm -rf "$split"
-  for label in neg pos; do
-    mkdir -p "$split/pool/$label" "$split/dev/$label"
-    mapfile -t urls <"$ULMFIT_DATA/imdb/aclImdb/train/urls_$label.txt"
-    for f in "$ULMFIT_DATA/imdb/aclImdb/train/$label"/*.txt; do
-      id=$(basename "$f"); id=${id%%_*}
-      title=${urls[id]#*/title/tt}; title=${title%%/*}
-      if (( 10#$title % 2 == 0 )); then ln -s "$f" "$split/pool/$label/"; else ln -s "$f" "$split/dev/$label/"; fi
-    done
-  done
-  touch "$split/.complete"
-fi
-flock -u 9
+make_movie_split
+split=$movie_split_dir
 runs=${RUNS:-runs/finetune-dev}
 mkdir -p "$runs"
 from=()
