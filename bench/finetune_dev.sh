@@ -16,7 +16,6 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 config=${CONFIG:?CONFIG names the classifier config}
 make_movie_split
-split=$movie_split_dir
 runs=${RUNS:-runs/finetune-dev}
 mkdir -p "$runs"
 from=()
@@ -24,14 +23,15 @@ from=()
 i=0
 for recipe in "$@"; do
   i=$((i + 1))
-  sets=(--set "data.train.path=$split/pool")
+  sets=(--set "data.train.path=$movie_split_dir/pool")
   for s in $recipe; do sets+=(--set "$s"); done
   start=$(date +%s)
   "$bin" finetune --config "$config" "${from[@]}" --out "$runs/r$i" --overwrite "${sets[@]}" \
     >/dev/null 2>"$runs/r$i.log"
   took=$(( $(date +%s) - start ))
   json=$runs/r$i-dev.json
-  "$bin" evaluate --model "$runs/r$i" --data "$split/dev" --limit "${DEV:-1000}" --balanced --json >"$json" 2>/dev/null
+  "$bin" evaluate --model "$runs/r$i" --data "$movie_split_dir/dev" --limit "${DEV:-1000}" --balanced --json \
+    >"$json" 2>/dev/null
   acc=$(python3 -c 'import json, sys; print("%.2f" % (100 * json.load(open(sys.argv[1]))["accuracy"]))' "$json")
   echo "dev accuracy $acc % (predicted $(predicted_counts "$json")), finetune $took s, from ${FROM:-scratch}, recipe: ${recipe:-as configured}"
 done

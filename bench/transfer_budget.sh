@@ -24,16 +24,17 @@ mkdir -p "$runs"
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
 echo "transfer on a budget, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $cpu"
 
+adapt=${ADAPT:-1}
 if [[ -z ${LM:-} ]]; then
   # budget-adapt.yaml reads the split's training pool, leaving the dev reviews
   # unread; making the split is not LM training, so it happens before the clock.
-  [[ ${ADAPT:-1} != 1 ]] || make_movie_split
+  [[ $adapt != 1 ]] || make_movie_split
   start=$(date +%s)
   lm=$runs/lm
   timed "pretrain (45,000 unlabelled IMDB reviews)" \
     "$bin" pretrain --config bench/configs/budget-pretrain.yaml --out "$lm" --overwrite "${threads[@]}"
-  grep -h '"eval":true' "$lm/metrics.jsonl" | sed 's/^/pretrained LM eval: /'
-  if [[ ${ADAPT:-1} == 1 ]]; then
+  if [[ $adapt == 1 ]]; then
+    grep -h '"eval":true' "$lm/metrics.jsonl" | sed 's/^/pretrained LM eval: /'
     timed "adapt (11,500 labelled training reviews' texts)" \
       "$bin" adapt --config bench/configs/budget-adapt.yaml --from "$lm" --out "$runs/lm-adapt" --overwrite \
       "${threads[@]}"
