@@ -33,5 +33,6 @@ for recipe in "$@"; do
   "$bin" evaluate --model "$runs/r$i" --data "$movie_split_dir/dev" --limit "${DEV:-1000}" --balanced --json \
     >"$json" 2>/dev/null
   acc=$(python3 -c 'import json, sys; print("%.2f" % (100 * json.load(open(sys.argv[1]))["accuracy"]))' "$json")
-  echo "dev accuracy $acc % (predicted $(predicted_counts "$json")), finetune $took s, from ${FROM:-scratch}, recipe: ${recipe:-as configured}"
+  echo "dev accuracy $acc % (predicted $(predicted_counts "$json")), finetune $took s," \
+    "from ${FROM:-scratch}, recipe: ${recipe:-as configured}"
 done
