@@ -12,6 +12,7 @@
 #   ADAPT=0                             skip the adaptation stage: the LM is the pretrained one alone
 #   SEEDS="42 43 44"                    one classifier per seed and arm: the seed draws the labels (default 42)
 #                                       the means cover every ARM-sSEED-test.json in $RUNS, earlier runs' too
+#   ARMS="scratch"                      the classifier arms to train (default "transfer ngrams")
 #   SCRATCH=1                           also the from-scratch classifier
 #   GRADUAL=1                           also fastai's gradual-unfreezing classifier (transfer-classifier.yaml)
 #   THREADS=N                           threads for every stage (default 0: the idle cores at start-up)
@@ -49,15 +50,16 @@ else
 fi
 grep -h '"eval":true' "$lm/metrics.jsonl" | sed 's/^/LM eval: /'
 
-arms="transfer ngrams"
+arms=${ARMS:-transfer ngrams}
 [[ ${GRADUAL:-0} != 1 ]] || arms="$arms gradual"
-if [[ ${SCRATCH:-0} == 1 ]]; then
+[[ ${SCRATCH:-0} != 1 ]] || arms="$arms scratch"
+if [[ " $arms " == *" scratch "* ]]; then
   # shellcheck source=../scripts/lib/scratch_config.sh
   source "$root/scripts/lib/scratch_config.sh"
-  scratch_cfg=bench/configs/.scratch-budget-transfer-classifier.yaml
+  # A file of its own, so that runs in parallel do not remove each other's.
+  scratch_cfg=$(mktemp --suffix=.yaml)
   scratch_config bench/configs/transfer-classifier.yaml "$scratch_cfg"
   trap 'rm -f "$scratch_cfg"' EXIT
-  arms="$arms scratch"
 fi
 train_arm() {  # arm seed: fine-tunes one classifier into $runs/ARM-sSEED
   local how
