@@ -13,8 +13,8 @@
 #   SEEDS="42 43 44"                    one classifier per seed and arm: the seed draws the labels (default 42)
 #                                       the means cover every ARM-sSEED-test.json in $RUNS, earlier runs' too
 #   ARMS="scratch"                      the classifier arms to train (default "transfer ngrams")
-#   SCRATCH=1                           also the from-scratch classifier
-#   GRADUAL=1                           also fastai's gradual-unfreezing classifier (transfer-classifier.yaml)
+#   SCRATCH=1                           adds the from-scratch classifier to ARMS
+#   GRADUAL=1                           adds fastai's gradual-unfreezing classifier (transfer-classifier.yaml) to ARMS
 #   THREADS=N                           threads for every stage (default 0: the idle cores at start-up)
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"

@@ -37,7 +37,7 @@ timed "classifier (b) pretrained + adapted" "$bin" finetune --config "$clf_cfg" 
 # start, one LR, no dropout, batches of random lengths).
 # shellcheck source=../scripts/lib/scratch_config.sh
 source "$root/scripts/lib/scratch_config.sh"
-scratch_cfg=$(dirname "$clf_cfg")/.scratch-$(basename "$clf_cfg")
+scratch_cfg=$(mktemp --suffix=.yaml)  # not beside $clf_cfg: parallel runs would remove each other's
 scratch_config "$clf_cfg" "$scratch_cfg"
 trap 'rm -f "$scratch_cfg"' EXIT
 timed "classifier (a) from scratch" "$bin" finetune --config "$scratch_cfg" --out "$runs/scratch" --overwrite
