@@ -122,8 +122,10 @@ void add_training_stage(CLI::App& app, const Runner& on_run, const std::string& 
       std::string best;
       for (const auto& [k, v] : result.fit.best) best += " " + k + " " + std::to_string(v);
       log::info(name + ": done in " + std::to_string(static_cast<long>(result.fit.seconds)) + " s;" +
-                (best.empty() ? std::string(" no validation data") : " best epoch " +
-                 std::to_string(result.fit.best_epoch + 1) + ":" + best) + "; run directory " + result.run_dir);
+                (best.empty() ? std::string(" no validation data")
+                              : (cfg.train.keep == "last" ? " kept the last evaluation, epoch " : " best epoch ") +
+                                    std::to_string(result.fit.best_epoch + 1) + ":" + best) +
+                "; run directory " + result.run_dir);
       std::cout << result.run_dir << "\n";
       return 0;
     });

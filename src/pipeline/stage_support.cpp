@@ -123,6 +123,7 @@ train::FitOptions fit_options(const config::Config& cfg, const util::RuntimeInfo
   o.freeze_plan = train::freeze_plan_from(cfg.train, groups);
   o.patience = cfg.train.patience;
   o.monitor = cfg.train.monitor;
+  o.keep_last = cfg.train.keep == "last";
   o.precision = runtime.precision;
   o.device = device;
   o.log_every = cfg.train.log_every;

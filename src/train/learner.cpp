@@ -313,17 +313,23 @@ bool Learner::evaluate_and_keep_best(ProgressLine* progress, const std::string& 
                       "' (it reports: " + metrics_text(metrics) + ")");
   }
   const double value = it == metrics.end() ? NAN : it->second;
-  if (std::isfinite(value) && (!pos_.has_best || improves(value, pos_.best, higher))) {
+  const bool improved = std::isfinite(value) && (!pos_.has_best || improves(value, pos_.best, higher));
+  // best_metrics and best_epoch describe the weights kept, which under
+  // keep_last are the latest evaluation's whether or not the monitor improved.
+  const bool keep = options_.keep_last ? (has_validation || epoch_end) : improved;
+  if (keep) {
     if (!weights_finite()) {
       throw RuntimeFailure(options_.stage + ": the weights hold NaN or infinite values at " + where_now() +
-                           "; the best weights so far are kept");
+                           "; the weights kept so far stay");
     }
-    pos_.best = value;
-    pos_.has_best = true;
     pos_.best_metrics = metrics;
     pos_.best_epoch = pos_.epoch;
-    pos_.stale_epochs = 0;
     if (callbacks_.save_best) callbacks_.save_best();
+  }
+  if (improved) {
+    pos_.best = value;
+    pos_.has_best = true;
+    pos_.stale_epochs = 0;
   } else if (has_validation || epoch_end) {
     ++pos_.stale_epochs;
   }

@@ -46,6 +46,12 @@ TEST(Config, ReadsNestedKeys) {
   EXPECT_EQ(cfg.where("model.hidden_size"), "x.yaml:3:16: model.hidden_size");
 }
 
+TEST(Config, KeepIsBestByDefaultAndTakesLast) {
+  EXPECT_EQ(config::default_config().train.keep, "best");
+  EXPECT_EQ(load_config_text("train:\n  keep: last\n", "x.yaml", "/base").train.keep, "last");
+  EXPECT_THAT(error_of("train:\n  keep: newest\n"), HasSubstr("x.yaml:2:9: train.keep"));
+}
+
 TEST(Config, UnknownKeyIsRejectedByNameWithLineAndColumn) {
   EXPECT_EQ(error_of("model:\n  hiden_size: 3\n"), "x.yaml:2:3: model.hiden_size: unknown key");
   EXPECT_EQ(error_of("sed: 1\n"), "x.yaml:1:1: sed: unknown key");

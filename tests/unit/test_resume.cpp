@@ -460,6 +460,38 @@ TEST(Learner, EvaluatesEveryNStepsAndKeepsTheBestOfThem) {
   EXPECT_DOUBLE_EQ(summary.best.at("valid_loss"), lowest);
 }
 
+TEST(Learner, KeepLastKeepsEveryEvaluationAndTheMonitorStillStopsEarly) {
+  Tiny tiny;
+  auto t = tiny_lm(tiny, 1);
+  // At LR 0 every evaluation scores the same, so the monitor improves only at
+  // the first: keeping the best would save once and report epoch 1.
+  auto options = Tiny::fit(5, 0.0);
+  options.keep_last = true;
+  options.patience = 2;
+  int saves = 0;
+  std::vector<json> evals;
+  train::FitCallbacks cb;
+  cb.metrics = [&evals](const std::string& line) {
+    const auto j = json::parse(line);
+    if (j.contains("eval")) evals.push_back(j);
+  };
+  cb.save_best = [&saves] { ++saves; };
+  const auto summary = train::Learner(*t.task, options, cb).fit();
+  EXPECT_EQ(summary.epochs_run, 3);  // epochs 2 and 3 did not improve valid_loss: patience ran out
+  EXPECT_EQ(saves, 3);
+  EXPECT_EQ(summary.best_epoch, 2);
+  ASSERT_EQ(evals.size(), 3u);
+  EXPECT_DOUBLE_EQ(summary.best.at("train_loss"), evals.back().at("train_loss").get<double>());
+
+  options.keep_last = false;
+  saves = 0;
+  evals.clear();
+  auto again = tiny_lm(tiny, 1);
+  const auto best = train::Learner(*again.task, options, cb).fit();
+  EXPECT_EQ(saves, 1);
+  EXPECT_EQ(best.best_epoch, 0);
+}
+
 TEST(Precision, Bf16RunsMatrixProductsAndTheLstmInBf16WithFp32MasterWeights) {
   Tiny tiny;
   auto t = tiny_lm(tiny, 1);

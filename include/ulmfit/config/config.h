@@ -259,6 +259,7 @@ struct TrainConfig {
   std::vector<double> stage_lrs;  // peak LR per unfreezing stage; empty = lr
   int patience = 0;               // early stopping; 0 = off
   std::string monitor;            // metric picking the best weights; empty = task default
+  std::string keep = "best";      // weights the run keeps: the best monitored evaluation's, or the last one's
   int eval_every = 0;             // steps between evaluations within an epoch; 0 = epoch ends only
   int log_every = 0;              // steps between metrics lines; 0 = about 20 per epoch
   int checkpoint_every = 0;       // steps between resumable checkpoints; 0 = epoch ends only
@@ -306,12 +307,17 @@ struct TrainConfig {
             "stop after this many evaluations without improvement (epochs, unless eval_every); 0 = never",
             at_least(0));
     v.value("eval_every", eval_every,
-            "also evaluate (and keep the best weights) every this many steps; 0 = at epoch ends only",
+            "also evaluate (and keep weights as train.keep says) every this many steps; 0 = at epoch ends only",
             at_least(0));
     v.value("monitor", monitor,
             "metric that picks the best weights and drives patience; empty = valid_loss (LM) or "
             "accuracy (classifier)",
             one_of({"", "valid_loss", "perplexity", "accuracy", "macro_f1", "train_loss"}));
+    v.value("keep", keep,
+            "the weights a run keeps: best = those of the evaluation with the best monitored metric; last = "
+            "those of the last evaluation, as fastai's fit_one_cycle and the Trainer of transformers keep by "
+            "default (monitor and patience still decide when to stop)",
+            one_of({"best", "last"}));
     v.value("log_every", log_every, "steps between metrics.jsonl lines; 0 = about 20 per epoch",
             at_least(0));
     v.value("checkpoint_every", checkpoint_every,

@@ -35,6 +35,9 @@ struct FitOptions {
   int patience = 0;                     // evaluations without improvement before stopping; 0 = never
   int eval_every = 0;                   // steps between evaluations within an epoch; 0 = epoch ends only
   std::string monitor;                  // metric that picks the best weights; empty = the task's
+  /// Keep every evaluation's weights (the last one wins) rather than the
+  /// best monitored one's; the monitor still drives patience.
+  bool keep_last = false;
   std::string precision = "fp32";
   torch::Device device = torch::kCPU;
   int log_every = 0;                    // steps between metric lines; 0 = about 20 per epoch
@@ -51,7 +54,8 @@ struct FitOptions {
 struct FitCallbacks {
   /// One JSON object per logged step or evaluation (metrics.jsonl).
   std::function<void(const std::string&)> metrics;
-  /// The monitored metric improved: keep these weights as the best.
+  /// The monitored metric improved (or, with keep_last, an evaluation ran):
+  /// keep these weights.
   std::function<void()> save_best;
   /// A checkpoint is due (every checkpoint_every steps, each epoch end, and
   /// on an interrupt): `training_state` holds the Learner's part; add the
