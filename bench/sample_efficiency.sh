@@ -6,6 +6,8 @@
 #   bench/sample_efficiency.sh                       every arm, 100 300 1000 3000
 #   ARMS=ngrams LABELS="100 25000" bench/sample_efficiency.sh
 #   THREADS=1 ARMS="scratch transfer" bench/sample_efficiency.sh   one thread, beside other work
+#   ARMS=transfer FROM_LM=runs/budget/lm-adapt TRANSFER_CONFIG=bench/configs/budget-classifier.yaml \
+#     bench/sample_efficiency.sh     the two-hour LM of bench/transfer_budget.sh with its classifier recipe
 # Arms:
 #   transfer  the project's own ULMFiT path: an AWD-LSTM LM pretrained on
 #             WikiText-2 and adapted to unlabelled IMDB reviews (the
@@ -77,7 +79,7 @@ for arm in $arms; do
       config=$runs/scratch-classifier.yaml
       scratch_config configs/quickstart-classifier.yaml "$config" ;;
     transfer)
-      config=configs/quickstart-classifier.yaml
+      config=${TRANSFER_CONFIG:-configs/quickstart-classifier.yaml}
       from=(--from "${FROM_LM:-$(transfer_lm)}") ;;
     *) echo "sample_efficiency: unknown arm '$arm' (transfer, scratch, ngrams, minilm)" >&2; exit 2 ;;
   esac

@@ -9,6 +9,8 @@
 #   bench/transfer_budget.sh            runs go to $RUNS (default runs/budget)
 #   BUDGET_S=7200                       the LM time allowed (default two hours)
 #   LM=runs/budget/lm-adapt             reuse an LM this script trained before (its time is not re-measured)
+#   PRETRAIN_EPOCHS=N                   epochs of pretraining (default budget-pretrain.yaml's 1, fit to the
+#                                       slowest CPU measured; a faster machine has room for more)
 #   ADAPT=0                             skip the adaptation stage: the LM is the pretrained one alone
 #   SEEDS="42 43 44"                    one classifier per seed and arm: the seed draws the labels (default 42)
 #                                       the means cover every ARM-sSEED-test.json in $RUNS, earlier runs' too
@@ -32,8 +34,10 @@ if [[ -z ${LM:-} ]]; then
   [[ $adapt != 1 ]] || make_movie_split
   start=$(date +%s)
   lm=$runs/lm
+  epochs=()
+  [[ -z ${PRETRAIN_EPOCHS:-} ]] || epochs=(--set "train.epochs=$PRETRAIN_EPOCHS")
   timed "pretrain (45,000 unlabelled IMDB reviews)" \
-    "$bin" pretrain --config bench/configs/budget-pretrain.yaml --out "$lm" --overwrite "${threads[@]}"
+    "$bin" pretrain --config bench/configs/budget-pretrain.yaml --out "$lm" --overwrite "${threads[@]}" "${epochs[@]}"
   if [[ $adapt == 1 ]]; then
     grep -h '"eval":true' "$lm/metrics.jsonl" | sed 's/^/pretrained LM eval: /'
     timed "adapt (11,500 labelled training reviews' texts)" \
