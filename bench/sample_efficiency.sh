@@ -141,13 +141,19 @@ svg.append(f'<text x="{(L + W - R) / 2}" y="{H - 12}" text-anchor="middle">label
 svg.append(f'<text x="14" y="{(T + H - B) / 2}" transform="rotate(-90 14 {(T + H - B) / 2})" text-anchor="middle">'
            'accuracy, 5,000 balanced IMDB test reviews</text>')
 colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+legend = []  # (y of the arm's last point, arm, colour), drawn after the lines
 for i, a in enumerate(arms):
     pts = sorted((n, 100 * r["accuracy"]) for (arm, n), r in rows.items() if arm == a)
     c = colours[i % len(colours)]
     svg.append(f'<polyline fill="none" stroke="{c}" stroke-width="2" points="'
                + " ".join(f"{x(n):.1f},{y(v):.1f}" for n, v in pts) + '"/>')
     svg += [f'<circle cx="{x(n):.1f}" cy="{y(v):.1f}" r="3" fill="{c}"/>' for n, v in pts]
-    svg.append(f'<text x="{W - R + 8}" y="{y(pts[-1][1]) + 4:.1f}" fill="{c}">{a}</text>')
+    legend.append((y(pts[-1][1]) + 4, a, c))
+# Each name beside its line's end, moved down where two ends are closer than a line of text.
+below = 0.0
+for ly, a, c in sorted(legend):
+    below = max(ly, below + 14)
+    svg.append(f'<text x="{W - R + 8}" y="{below:.1f}" fill="{c}">{a}</text>')
 svg.append("</svg>")
 open(sys.argv[2], "w").write("\n".join(svg) + "\n")
 print(f"plot: {sys.argv[2]}")
