@@ -13,9 +13,11 @@
 #             WikiText-2 and adapted to unlabelled IMDB reviews (the
 #             quickstart's configs, trained once into $RUNS/lm; FROM_LM=RUN
 #             reuses an adapted LM instead), then the gradual-unfreezing
-#             classifier of configs/quickstart-classifier.yaml;
-#   scratch   the same classifier config without --from, so finetune trains
-#             it with its from-scratch recipe (scripts/lib/scratch_config.sh);
+#             classifier of configs/quickstart-classifier.yaml
+#             (TRANSFER_CONFIG=FILE names another classifier config);
+#   scratch   configs/quickstart-classifier.yaml without --from, whatever
+#             TRANSFER_CONFIG says, so finetune trains it with its
+#             from-scratch recipe (scripts/lib/scratch_config.sh);
 #   ngrams    the tf-idf bag of words and bigrams, configs/imdb-ngrams.yaml;
 #   minilm    the imported all-MiniLM-L6-v2, configs/imdb-minilm-classifier.yaml.
 # The AWD-LSTM and n-grams configs hold a tenth of their labels aside to pick
@@ -150,10 +152,10 @@ for i, a in enumerate(arms):
     svg += [f'<circle cx="{x(n):.1f}" cy="{y(v):.1f}" r="3" fill="{c}"/>' for n, v in pts]
     legend.append((y(pts[-1][1]) + 4, a, c))
 # Each name beside its line's end, moved down where two ends are closer than a line of text.
-below = 0.0
-for ly, a, c in sorted(legend):
-    below = max(ly, below + 14)
-    svg.append(f'<text x="{W - R + 8}" y="{below:.1f}" fill="{c}">{a}</text>')
+text_y = 0.0
+for end_y, a, c in sorted(legend):
+    text_y = max(end_y, text_y + 14)
+    svg.append(f'<text x="{W - R + 8}" y="{text_y:.1f}" fill="{c}">{a}</text>')
 svg.append("</svg>")
 open(sys.argv[2], "w").write("\n".join(svg) + "\n")
 print(f"plot: {sys.argv[2]}")
