@@ -20,8 +20,9 @@
 #             from-scratch recipe (scripts/lib/scratch_config.sh);
 #   ngrams    the tf-idf bag of words and bigrams, configs/imdb-ngrams.yaml;
 #   minilm    the imported all-MiniLM-L6-v2, configs/imdb-minilm-classifier.yaml.
-# The AWD-LSTM and n-grams configs hold a tenth of their labels aside to pick
-# the best epoch; the MiniLM recipe trains on all of them and keeps the last.
+# The AWD-LSTM and n-grams configs hold a tenth of their labels aside to
+# validate; n-grams keeps its best epoch there, the AWD-LSTM classifier its
+# last (train.keep). The MiniLM recipe trains on all of them and keeps the last.
 # Each run appends a JSON line to $RUNS/results.jsonl (default
 # runs/sample-efficiency); the table at the end, and the plot
 # $RUNS/sample-efficiency.svg (accuracy against labels, log scale), read every
